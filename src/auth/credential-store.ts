@@ -1,0 +1,79 @@
+import { longTermKey } from './long-term.js';
+import { restExpiry, restPassword } from './rest-credentials.js';
+
+/**
+ * Where the TURN server gets the long-term keys (MD5(user:realm:pass)) a request
+ * may be signed with. Several keys mean "any of these": REST secret rotation.
+ */
+export interface CredentialStore {
+  /** Every key `username` may use in `realm` at `nowMs`; empty = unknown or expired. */
+  keysFor(username: string, realm: string, nowMs: number): Buffer[];
+}
+
+/** Static long-term users (`--user NAME:PASS`): zero or one key. */
+export class StaticUsers implements CredentialStore {
+  readonly #passwords = new Map<string, string>();
+  /** Keys cached per user for the last realm asked (realms rarely change). */
+  readonly #cache = new Map<string, { realm: string; key: Buffer }>();
+
+  constructor(users: { name: string; password: string }[]) {
+    for (const u of users) this.#passwords.set(u.name, u.password);
+  }
+
+  keysFor(username: string, realm: string, _nowMs: number): Buffer[] {
+    const password = this.#passwords.get(username);
+    if (password === undefined) return [];
+    const cached = this.#cache.get(username);
+    if (cached && cached.realm === realm) return [cached.key];
+    const key = longTermKey(username, realm, password);
+    this.#cache.set(username, { realm, key });
+    return [key];
+  }
+}
+
+/**
+ * TURN REST API shared secrets (`--auth-secret S`, coturn `static-auth-secret`):
+ * one key per secret while the username's expiry lies in the future, none after.
+ */
+export class RestSecrets implements CredentialStore {
+  #secrets: readonly string[];
+
+  constructor(secrets: string[]) {
+    this.#secrets = [...secrets];
+  }
+
+  /** Replaces the secrets (cluster-wide rotation); takes effect on the next request. */
+  setSecrets(secrets: string[]): void {
+    this.#secrets = [...secrets];
+  }
+
+  get secrets(): readonly string[] {
+    return this.#secrets;
+  }
+
+  keysFor(username: string, realm: string, nowMs: number): Buffer[] {
+    if (this.#secrets.length === 0) return [];
+    const expiry = restExpiry(username);
+    // coturn: refused when expiry < now (in whole seconds).
+    if (expiry === undefined || expiry < Math.floor(nowMs / 1000)) return [];
+    return this.#secrets.map((secret) => longTermKey(username, realm, restPassword(secret, username)));
+  }
+}
+
+/** Several stores as one: the keys of all of them, static users first. */
+export class Credentials implements CredentialStore {
+  readonly #stores: readonly CredentialStore[];
+
+  constructor(stores: CredentialStore[]) {
+    this.#stores = [...stores];
+  }
+
+  keysFor(username: string, realm: string, nowMs: number): Buffer[] {
+    if (this.#stores.length === 1) return this.#stores[0].keysFor(username, realm, nowMs);
+    const keys: Buffer[] = [];
+    for (const store of this.#stores) {
+      for (const key of store.keysFor(username, realm, nowMs)) keys.push(key);
+    }
+    return keys;
+  }
+}
