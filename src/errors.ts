@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   ATN_ERR_AUTH_STALE_NONCE: { stunCode: 438, summary: 'the nonce has expired' },
   ATN_ERR_TURN_FORBIDDEN: { stunCode: 403, summary: 'the peer address is refused by the peer policy' },
   ATN_ERR_STUN_UNKNOWN_ATTRIBUTE: { stunCode: 420, summary: 'a comprehension-required attribute is unknown' },
+  ATN_ERR_STUN_ENCODE: { stunCode: undefined, summary: 'a STUN message cannot be encoded (bad address or value from the caller)' },
   ATN_ERR_TURN_ALLOCATION_MISMATCH: { stunCode: 437, summary: 'the request does not fit the allocation state' },
   ATN_ERR_TURN_WRONG_CREDENTIALS: { stunCode: 441, summary: 'the credentials differ from the allocation\'s' },
   ATN_ERR_TURN_UNSUPPORTED_TRANSPORT: { stunCode: 442, summary: 'the requested transport is not supported' },
