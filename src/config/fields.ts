@@ -1,0 +1,125 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+/**
+ * Reusable zod field types for config schemas (relay, agent). Messages are written
+ * to follow the key in an error: `listen[1]: not an IP address`.
+ */
+
+/** True for 0.0.0.0 and :: (any spelling): "every address", not one address. */
+export function isWildcard(ip: string): boolean {
+  const family = isIP(ip);
+  if (family === 4) return ip === '0.0.0.0';
+  if (family === 6) return ip.replace(/[:0]/g, '') === '';
+  return false;
+}
+
+/** An IPv4 or IPv6 address (node:net isIP). */
+export const ipAddress = () => z.string().refine((s) => isIP(s) !== 0, 'not an IP address');
+
+/** An address that names one host (not 0.0.0.0 or ::). */
+export const specificIpAddress = () =>
+  ipAddress().refine((s) => !isWildcard(s), 'must be a specific address, not 0.0.0.0 or ::');
+
+/** A port 1-65535. */
+export const port = () => z.number().int().min(1).max(65535);
+
+/** A whole number >= min. */
+export const count = (min: number) => z.number().int().min(min);
+
+/** A non-empty string. */
+export const text = () => z.string().min(1);
+
+/**
+ * A list of `item`. A single scalar in YAML (`listen: 10.0.0.1`) is read as a list
+ * of one, as a repeatable flag given once would be.
+ */
+export function list<T extends z.ZodType>(item: T) {
+  return z.preprocess((v) => (typeof v === 'string' || typeof v === 'number' ? [v] : v), z.array(item));
+}
+
+/** An id used in keys, labels and logs: 1-63 of A-Z a-z 0-9 . _ - */
+export const name = () =>
+  z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit)');
+
+/** A CIDR block (`10.0.0.0/8`, `fc00::/7`); a bare address means the host (/32, /128). Normalised to `ip/len`. */
+export const cidr = () =>
+  z.string().transform((s, ctx) => {
+    const parsed = parseCidr(s);
+    if (parsed === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'not a CIDR block (e.g. 10.0.0.0/8 or fc00::/7)', input: s });
+      return z.NEVER;
+    }
+    return `${parsed.address}/${parsed.prefix}`;
+  });
+
+export function parseCidr(s: string): { address: string; prefix: number; family: 4 | 6 } | undefined {
+  const slash = s.indexOf('/');
+  const address = slash < 0 ? s : s.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return undefined;
+  const max = family === 4 ? 32 : 128;
+  if (slash < 0) return { address, prefix: max, family: family as 4 | 6 };
+  const prefixText = s.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefixText)) return undefined;
+  const prefix = Number(prefixText);
+  if (prefix > max) return undefined;
+  return { address, prefix, family: family as 4 | 6 };
+}
+
+export interface HostPort {
+  address: string;
+  port: number;
+}
+
+/** `IP:PORT` or `[IPv6]:PORT` (port 1-65535) -> { address, port }. */
+export const hostPort = () =>
+  z.string().transform((s, ctx): HostPort => {
+    const parsed = parseHostPort(s);
+    if (parsed === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'must be IP:PORT or [IPv6]:PORT with a port 1-65535', input: s });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+
+export function parseHostPort(s: string): HostPort | undefined {
+  const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]+):(\d{1,5})$/.exec(s);
+  if (!match) return undefined;
+  const [, address, portText] = match;
+  const p = Number(portText);
+  if (isIP(address) === 0 || p < 1 || p > 65535) return undefined;
+  if (s.startsWith('[') && isIP(address) !== 6) return undefined;
+  return { address, port: p };
+}
+
+/** `NAME:PASS`, split on the first colon; both parts non-empty. */
+export const userPass = () =>
+  z.string().transform((s, ctx) => {
+    const colon = s.indexOf(':');
+    if (colon < 1 || colon === s.length - 1) {
+      ctx.addIssue({ code: 'custom', message: 'must be NAME:PASS (both non-empty)', input: s });
+      return z.NEVER;
+    }
+    return { name: s.slice(0, colon), password: s.slice(colon + 1) };
+  });
+
+/** A hex string of at least `minBytes` bytes -> Buffer. */
+export const hexKey = (minBytes: number) =>
+  z.string().transform((s, ctx) => {
+    if (!/^(?:[0-9a-fA-F]{2})+$/.test(s) || s.length < minBytes * 2) {
+      ctx.addIssue({ code: 'custom', message: `must be hex, at least ${minBytes} bytes (${minBytes * 2} hex digits)`, input: '(hidden)' });
+      return z.NEVER;
+    }
+    return Buffer.from(s, 'hex');
+  });
+
+/** A redis:// or rediss:// URL (any redis* scheme ioredis accepts). */
+export const redisUrl = () =>
+  z.string().refine((s) => {
+    try {
+      return /^redis[a-z+-]*:$/.test(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  }, 'must be a redis:// or rediss:// URL');

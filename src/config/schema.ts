@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { AnyturnError } from '../errors.js';
+import {
+  count, cidr, hexKey, hostPort, ipAddress, isWildcard, list, name, port, redisUrl, specificIpAddress, text, userPass,
+  type HostPort,
+} from './fields.js';
+import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
+import { loadConfig } from './load.js';
+
+/**
+ * The relay's one configuration schema (`anyturn relay`). YAML keys are exactly the
+ * flag names (kebab-case); the typed result is camelCase. docs/config.md documents
+ * every key; a test checks that flags, schema and docs list the same keys.
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type RedirectMode = 'strict' | 'fast';
+export type RaceMode = 'race' | 'single';
+export type RaceCurve = 'linear' | 'quadratic';
+
+export const DEFAULT_TLS_PORT = 5349;
+
+/** The validated, frozen relay configuration. */
+export interface RelayConfig {
+  /** Unicast addresses the STUN/TURN listeners bind (UDP, and TCP unless `tcp` is false). */
+  listen: readonly string[];
+  port: number;
+  /** TCP listener on `port` beside UDP (`--no-tcp` disables). */
+  tcp: boolean;
+  /** TLS listener port; set only when tlsCert and tlsKey are (default 5349). */
+  tlsPort: number | undefined;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  /** Addresses relayed transport addresses are allocated on (default: the listen addresses). */
+  relayIp: readonly string[];
+  minPort: number;
+  maxPort: number;
+  realm: string;
+  /** Static long-term users. */
+  user: readonly { name: string; password: string }[];
+  /** TURN REST API shared secrets (coturn static-auth-secret); several = rotation. */
+  authSecret: readonly string[];
+  /** Maximum live allocations on this relay. */
+  capacity: number;
+  /** Where /metrics, /healthz and /status are served; undefined = not served. */
+  metrics: HostPort | undefined;
+  id: string;
+  pop: string;
+  allowPeer: readonly string[];
+  denyPeer: readonly string[];
+  /** Anycast addresses (G) answered beside the unicast listeners. */
+  anycast: readonly string[];
+  redirect: RedirectMode;
+  race: RaceMode;
+  redis: string | undefined;
+  /** Max allocations per username; 0 = unlimited. */
+  userQuota: number;
+  /** Per-allocation bandwidth cap, bytes/s; 0 = none. */
+  maxBps: number;
+  /** Bytes/s the relay's link carries (load score). */
+  linkCapacity: number;
+  /** Race delay at full load, ms. */
+  raceMaxDelay: number;
+  raceCurve: RaceCurve;
+  /** Unauthenticated answers per source address per second on anycast. */
+  anycastRate: number;
+  logLevel: LogLevel;
+  /** SOFTWARE attribute text; empty = no SOFTWARE attribute. */
+  software: string;
+  /** Longest allocation lifetime granted, seconds. */
+  lifetimeMax: number;
+  nonceTtl: number;
+  /** Fleet nonce key (a random one per process when not configured). */
+  nonceKey: Buffer;
+}
+
+/** Flag spec of `anyturn relay`: the names are a contract (scripts, Ansible role, docs). */
+export const RELAY_FLAGS = {
+  config: { type: 'string', arg: 'FILE', help: 'YAML file with the same keys; flags override it' },
+  listen: { type: 'string', repeatable: true, arg: 'IP', help: 'unicast listen address (default 127.0.0.1)' },
+  port: { type: 'number', arg: 'N', help: 'STUN/TURN port, UDP and TCP (default 3478)' },
+  tcp: { type: 'boolean', help: 'TCP listener on --port (default on; --no-tcp disables)' },
+  'tls-port': { type: 'number', arg: 'N', help: 'TLS port (default 5349 when --tls-cert/--tls-key are given)' },
+  'tls-cert': { type: 'string', arg: 'FILE', help: 'TLS certificate chain (PEM)' },
+  'tls-key': { type: 'string', arg: 'FILE', help: 'TLS private key (PEM)' },
+  'relay-ip': { type: 'string', repeatable: true, arg: 'IP', help: 'address relayed ports are taken on (default: --listen)' },
+  'min-port': { type: 'number', arg: 'N', help: 'lowest relay port (default 49152)' },
+  'max-port': { type: 'number', arg: 'N', help: 'highest relay port (default 65535)' },
+  realm: { type: 'string', arg: 'R', help: 'REALM (default anyturn)' },
+  user: { type: 'string', repeatable: true, arg: 'NAME:PASS', help: 'static long-term user' },
+  'auth-secret': { type: 'string', repeatable: true, arg: 'S', help: 'TURN REST API shared secret (several = rotation)' },
+  capacity: { type: 'number', arg: 'N', help: 'maximum allocations (default 10000)' },
+  metrics: { type: 'string', arg: 'IP:PORT', help: 'serve /metrics, /healthz and /status here' },
+  id: { type: 'string', arg: 'NAME', help: 'relay id (default: host name)' },
+  pop: { type: 'string', arg: 'NAME', help: 'PoP name (default "default")' },
+  'allow-peer': { type: 'string', repeatable: true, arg: 'CIDR', help: 'allow peers here despite the default deny list' },
+  'deny-peer': { type: 'string', repeatable: true, arg: 'CIDR', help: 'refuse peers here' },
+  anycast: { type: 'string', repeatable: true, arg: 'IP', help: 'anycast address G answered with 300 redirects' },
+  redirect: { type: 'string', arg: 'strict|fast', help: 'anycast Allocate: 401 then 300 (strict) or 300 at once (fast)' },
+  race: { type: 'string', arg: 'race|single', help: 'every relay races (race) or one is chosen by hashing (single)' },
+  redis: { type: 'string', arg: 'URL', help: 'cluster store (default: embedded, no Redis)' },
+  'user-quota': { type: 'number', arg: 'N', help: 'allocations per username (default 0 = unlimited)' },
+  'max-bps': { type: 'number', arg: 'N', help: 'bandwidth cap per allocation, bytes/s (default 0 = none)' },
+  'link-capacity': { type: 'number', arg: 'N', help: 'link bytes/s for the load score (default 125000000)' },
+  'race-max-delay': { type: 'number', arg: 'MS', help: 'race delay at full load (default 50)' },
+  'race-curve': { type: 'string', arg: 'linear|quadratic', help: 'delay vs load (default quadratic)' },
+  'anycast-rate': { type: 'number', arg: 'N', help: 'unauthenticated anycast answers per source per second (default 10)' },
+  'log-level': { type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (default info)` },
+  software: { type: 'string', arg: 'TEXT', help: 'SOFTWARE attribute (default anyturn; empty = none)' },
+  'lifetime-max': { type: 'number', arg: 'SECONDS', help: 'longest allocation lifetime (default 3600)' },
+  'nonce-ttl': { type: 'number', arg: 'SECONDS', help: 'nonce lifetime (default 600)' },
+  'nonce-key': { type: 'string', arg: 'HEX', help: 'fleet nonce key, >= 16 bytes (default: random per process)' },
+} as const satisfies FlagsSpec;
+
+export const RELAY_USAGE = formatUsage('anyturn relay [--config FILE] [flags]', RELAY_FLAGS);
+
+/** The file/flag form (kebab-case keys) – what the user wrote, with defaults. */
+export const RelayFileSchema = z.strictObject({
+  listen: list(ipAddress()).pipe(z.array(z.string()).min(1)).default(['127.0.0.1']),
+  port: port().default(3478),
+  tcp: z.boolean().default(true),
+  'tls-port': port().optional(),
+  'tls-cert': text().optional(),
+  'tls-key': text().optional(),
+  'relay-ip': list(specificIpAddress()).pipe(z.array(z.string()).min(1)).optional(),
+  'min-port': port().default(49152),
+  'max-port': port().default(65535),
+  realm: text().max(127).default('anyturn'),
+  user: list(userPass()).default([]),
+  'auth-secret': list(text()).default([]),
+  capacity: count(1).default(10000),
+  metrics: hostPort().optional(),
+  id: name().default(defaultId),
+  pop: name().default('default'),
+  'allow-peer': list(cidr()).default([]),
+  'deny-peer': list(cidr()).default([]),
+  anycast: list(specificIpAddress()).default([]),
+  redirect: z.enum(['strict', 'fast']).default('strict'),
+  race: z.enum(['race', 'single']).default('race'),
+  redis: redisUrl().optional(),
+  'user-quota': count(0).default(0),
+  'max-bps': count(0).default(0),
+  'link-capacity': count(1).default(125_000_000),
+  'race-max-delay': count(0).default(50),
+  'race-curve': z.enum(['linear', 'quadratic']).default('quadratic'),
+  'anycast-rate': z.number().positive().default(10),
+  'log-level': z.enum(LOG_LEVELS).default('info'),
+  software: z.string().max(127).default('anyturn'),
+  'lifetime-max': count(1).default(3600),
+  'nonce-ttl': count(1).default(600),
+  'nonce-key': hexKey(16).optional(),
+});
+type RelayFile = z.output<typeof RelayFileSchema>;
+
+/** The host name, cut to a valid id. */
+function defaultId(): string {
+  const id = hostname().split('.')[0].replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return id === '' ? 'relay' : id;
+}
+
+/** Rules between keys; paths name the key the operator should change. */
+function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (typeof c['min-port'] === 'number' && typeof c['max-port'] === 'number' && c['max-port'] < c['min-port']) {
+    issue(['max-port'], 'must be >= min-port');
+  }
+  const cert = c['tls-cert'] !== undefined;
+  const key = c['tls-key'] !== undefined;
+  if (cert && !key) issue(['tls-key'], 'is required when tls-cert is given');
+  if (key && !cert) issue(['tls-cert'], 'is required when tls-key is given');
+  if (c['tls-port'] !== undefined && !(cert && key)) issue(['tls-port'], 'needs tls-cert and tls-key');
+  if (cert && key && c.tcp && (c['tls-port'] ?? DEFAULT_TLS_PORT) === c.port) {
+    issue(['tls-port'], 'must differ from port (the TCP listener uses it)');
+  }
+  const listen = Array.isArray(c.listen) ? c.listen : [];
+  if (c['relay-ip'] === undefined && listen.some(isWildcard)) {
+    issue(['relay-ip'], 'is required when listen is 0.0.0.0 or :: (relayed addresses must be specific)');
+  }
+  listen.forEach((ip, i) => {
+    if (listen.indexOf(ip) !== i) issue(['listen', i], `duplicate address ${ip}`);
+  });
+  (c.anycast ?? []).forEach((g, i) => {
+    if (listen.includes(g)) issue(['anycast', i], `${g} is also a listen address`);
+  });
+  const seen = new Set<string>();
+  (c.user ?? []).forEach((u, i) => {
+    if (u && typeof u === 'object') {
+      if (seen.has(u.name)) issue(['user', i], `duplicate user '${u.name}'`);
+      seen.add(u.name);
+    }
+  });
+}
+
+function toRelayConfig(c: RelayFile): RelayConfig {
+  const tls = c['tls-cert'] !== undefined && c['tls-key'] !== undefined;
+  return {
+    listen: c.listen,
+    port: c.port,
+    tcp: c.tcp,
+    tlsPort: tls ? (c['tls-port'] ?? DEFAULT_TLS_PORT) : undefined,
+    tlsCert: c['tls-cert'],
+    tlsKey: c['tls-key'],
+    relayIp: c['relay-ip'] ?? c.listen,
+    minPort: c['min-port'],
+    maxPort: c['max-port'],
+    realm: c.realm,
+    user: c.user,
+    authSecret: c['auth-secret'],
+    capacity: c.capacity,
+    metrics: c.metrics,
+    id: c.id,
+    pop: c.pop,
+    allowPeer: c['allow-peer'],
+    denyPeer: c['deny-peer'],
+    anycast: c.anycast,
+    redirect: c.redirect,
+    race: c.race,
+    redis: c.redis,
+    userQuota: c['user-quota'],
+    maxBps: c['max-bps'],
+    linkCapacity: c['link-capacity'],
+    raceMaxDelay: c['race-max-delay'],
+    raceCurve: c['race-curve'],
+    anycastRate: c['anycast-rate'],
+    logLevel: c['log-level'],
+    software: c.software,
+    lifetimeMax: c['lifetime-max'],
+    nonceTtl: c['nonce-ttl'],
+    nonceKey: c['nonce-key'] ?? randomBytes(32),
+  };
+}
+
+/** Kebab-case input (file + flags) -> validated camelCase RelayConfig. */
+export const RelayConfigSchema: z.ZodType<RelayConfig> = RelayFileSchema.superRefine(crossCheck).transform(toRelayConfig);
+
+/**
+ * `anyturn relay` argv -> frozen RelayConfig (--config FILE read first, flags on top).
+ * Throws AnyturnError: ATN_ERR_CLI_USAGE (flags), ATN_ERR_CONFIG_FILE, ATN_ERR_CONFIG_INVALID.
+ * Callers handle --help first (wantsHelp(argv) + RELAY_USAGE); here it is a usage error.
+ */
+export function loadRelayConfig(argv: string[]): RelayConfig {
+  const { config, help, ...overrides } = parseFlags(argv, RELAY_FLAGS);
+  if (help) throw new AnyturnError('ATN_ERR_CLI_USAGE', RELAY_USAGE);
+  return loadConfig(RelayConfigSchema, { file: config as string | undefined, overrides });
+}
