@@ -33,8 +33,7 @@ export class StunMessage {
   readonly cls: StunClass;
   /** The 14-bit message type (method and class bits interleaved). */
   readonly type: number;
-  /** 12-byte subarray of raw. */
-  readonly transactionId: Buffer;
+  private tid: Buffer | undefined;
   /** Flat index: [type, valueOffset, valueLength] per attribute, offsets into raw. */
   private readonly index: number[];
 
@@ -44,8 +43,14 @@ export class StunMessage {
     this.type = type;
     this.method = methodOf(type);
     this.cls = classOf(type);
-    this.transactionId = raw.subarray(8, HEADER_LENGTH);
+    this.tid = undefined;
     this.index = index;
+  }
+
+  /** 12-byte subarray of raw (created on first use: the per-packet path often never needs it). */
+  get transactionId(): Buffer {
+    if (this.tid === undefined) this.tid = this.raw.subarray(8, HEADER_LENGTH);
+    return this.tid;
   }
 
   /** Number of indexed attributes. */
