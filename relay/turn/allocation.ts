@@ -1,0 +1,176 @@
+/**
+ * An allocation (RFC 8656 §2, §3): the relayed transport address(es) a client holds on this relay, identified
+ * by its 5-tuple, with its permissions and channel bindings.
+ *
+ * Kept small on purpose (an idle allocation should cost well under 4 KB of heap besides the kernel socket):
+ * permission and channel maps are created on first use, lifetimes are timestamps checked by the code that uses
+ * them and swept by the server's one periodic sweep, and the bandwidth bucket is two number fields.
+ *
+ * close() cascades: permissions, channels, then the relayed sockets (which give their ports back).
+ */
+import type { TransportAddress } from '../../src/stun/index.js';
+import { ChannelBinding, peerKey } from './channel-binding.js';
+import type { ClientTransport } from './client-transport.js';
+import { fiveTupleOf, type FiveTuple } from './five-tuple.js';
+import { Permission } from './permission.js';
+import type { TokenBucketState } from './quota.js';
+import type { RelaySocket } from './relay-socket.js';
+
+export type ChannelBindResult = 'ok' | 'number-bound-to-other-peer' | 'peer-bound-to-other-number';
+
+export class Allocation implements TokenBucketState {
+  readonly transport: ClientTransport;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  /** Table key (clientKey of the 5-tuple). */
+  readonly key: string;
+  /** USERNAME that created it: later requests must carry the same one (441). */
+  readonly username: string;
+  readonly createdAt: number;
+  /** One relayed socket, or two for a dual-stack allocation (IPv4 first). */
+  relays: RelaySocket[] = [];
+  expiresAt: number;
+  permissions: Map<string, Permission> | undefined = undefined;
+  channels: Map<number, ChannelBinding> | undefined = undefined;
+  channelsByPeer: Map<string, ChannelBinding> | undefined = undefined;
+  bucketTokens: number;
+  bucketAt: number;
+  #closed = false;
+
+  constructor(init: {
+    transport: ClientTransport;
+    clientAddress: string;
+    clientPort: number;
+    key: string;
+    username: string;
+    nowMs: number;
+    lifetimeMs: number;
+    bucketBytes: number;
+  }) {
+    this.transport = init.transport;
+    this.clientAddress = init.clientAddress;
+    this.clientPort = init.clientPort;
+    this.key = init.key;
+    this.username = init.username;
+    this.createdAt = init.nowMs;
+    this.expiresAt = init.nowMs + init.lifetimeMs;
+    this.bucketTokens = init.bucketBytes;
+    this.bucketAt = init.nowMs;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get fiveTuple(): FiveTuple {
+    return fiveTupleOf(this.transport, this.clientAddress, this.clientPort);
+  }
+
+  /** The relayed transport addresses, IPv4 first. */
+  get relayedAddresses(): TransportAddress[] {
+    return this.relays.map((r) => ({ family: r.family, address: r.address, port: r.port }));
+  }
+
+  /** The relayed socket of a family, if the allocation has one. */
+  relayFor(family: 4 | 6): RelaySocket | undefined {
+    const r = this.relays;
+    if (r.length > 0 && r[0].family === family) return r[0];
+    if (r.length > 1 && r[1].family === family) return r[1];
+    return undefined;
+  }
+
+  isExpired(nowMs: number): boolean {
+    return this.expiresAt <= nowMs;
+  }
+
+  refresh(nowMs: number, lifetimeMs: number): void {
+    this.expiresAt = nowMs + lifetimeMs;
+  }
+
+  /** The permission for a peer IP if it is still valid (per packet). */
+  validPermission(peerAddress: string, nowMs: number): Permission | undefined {
+    const p = this.permissions?.get(peerAddress);
+    return p !== undefined && p.expiresAt > nowMs ? p : undefined;
+  }
+
+  /** Installs or refreshes the permission for a peer IP (RFC 8656 §9.2). */
+  installPermission(peerAddress: string, nowMs: number, lifetimeMs: number): void {
+    if (this.permissions === undefined) this.permissions = new Map();
+    const p = this.permissions.get(peerAddress);
+    if (p !== undefined) p.refresh(nowMs, lifetimeMs);
+    else this.permissions.set(peerAddress, new Permission(peerAddress, nowMs + lifetimeMs));
+  }
+
+  channel(number: number): ChannelBinding | undefined {
+    return this.channels?.get(number);
+  }
+
+  channelForPeer(address: string, port: number): ChannelBinding | undefined {
+    return this.channelsByPeer?.get(peerKey(address, port));
+  }
+
+  /**
+   * RFC 8656 §11.2: binds `number` to `peer` or refreshes that exact binding. A number bound (or locked) to
+   * another peer, or a peer bound to another number, is refused.
+   */
+  bindChannel(number: number, peer: TransportAddress, relay: RelaySocket, nowMs: number, lifetimeMs: number): ChannelBindResult {
+    const byNumber = this.channels?.get(number);
+    const byPeer = this.channelsByPeer?.get(peerKey(peer.address, peer.port));
+    if (byNumber !== undefined && byNumber.peerKey !== peerKey(peer.address, peer.port)) return 'number-bound-to-other-peer';
+    if (byPeer !== undefined && byPeer.number !== number) return 'peer-bound-to-other-number';
+    if (byNumber !== undefined) {
+      byNumber.refresh(nowMs, lifetimeMs);
+      return 'ok';
+    }
+    if (this.channels === undefined) this.channels = new Map();
+    if (this.channelsByPeer === undefined) this.channelsByPeer = new Map();
+    const binding = new ChannelBinding(number, peer, relay, nowMs + lifetimeMs);
+    this.channels.set(number, binding);
+    this.channelsByPeer.set(binding.peerKey, binding);
+    return 'ok';
+  }
+
+  /** Forgets expired permissions and channels past their lock period (called by the periodic sweep). */
+  sweep(nowMs: number): void {
+    if (this.permissions !== undefined) {
+      for (const [address, p] of this.permissions) if (!p.isValid(nowMs)) this.permissions.delete(address);
+      if (this.permissions.size === 0) this.permissions = undefined;
+    }
+    if (this.channels !== undefined) {
+      for (const [number, c] of this.channels) {
+        if (!c.isForgotten(nowMs)) continue;
+        this.channels.delete(number);
+        this.channelsByPeer?.delete(c.peerKey);
+      }
+      if (this.channels.size === 0) {
+        this.channels = undefined;
+        this.channelsByPeer = undefined;
+      }
+    }
+  }
+
+  /** Drops the relayed address of one family (Refresh with lifetime 0 and REQUESTED-ADDRESS-FAMILY). */
+  removeRelay(family: 4 | 6): void {
+    const relay = this.relayFor(family);
+    if (relay === undefined) return;
+    this.relays = this.relays.filter((r) => r !== relay);
+    if (this.channels !== undefined) {
+      for (const [number, c] of this.channels) {
+        if (c.relay !== relay) continue;
+        this.channels.delete(number);
+        this.channelsByPeer?.delete(c.peerKey);
+      }
+    }
+    relay.close();
+  }
+
+  /** Idempotent. Permissions, channels, then sockets. The table entry and quota are the server's to free. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.permissions = undefined;
+    this.channels = undefined;
+    this.channelsByPeer = undefined;
+    for (const relay of this.relays) relay.close();
+  }
+}

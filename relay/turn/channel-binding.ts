@@ -1,0 +1,46 @@
+/**
+ * A channel binding (RFC 8656 §12): channel number 0x4000-0x4FFF ↔ peer transport address, for 600 s unless
+ * refreshed by ChannelBind. Once expired it carries no data, but the number and the peer stay locked (no
+ * rebinding to anything else) for 5 more minutes (§12: a stale ChannelData message still in flight must not be
+ * delivered to a different peer); the allocation's sweep then forgets it.
+ */
+import type { TransportAddress } from '../../src/stun/index.js';
+import type { RelaySocket } from './relay-socket.js';
+
+/** How long an expired binding keeps its number and peer locked (RFC 8656 §12). */
+export const CHANNEL_LOCK_MS = 300_000;
+
+/** Key of a peer transport address in per-allocation maps. */
+export function peerKey(address: string, port: number): string {
+  return address + '|' + port;
+}
+
+export class ChannelBinding {
+  readonly number: number;
+  readonly peer: TransportAddress;
+  readonly peerKey: string;
+  /** The relayed socket of the peer's family (dual allocations have two). */
+  readonly relay: RelaySocket;
+  expiresAt: number;
+
+  constructor(number: number, peer: TransportAddress, relay: RelaySocket, expiresAt: number) {
+    this.number = number;
+    this.peer = peer;
+    this.peerKey = peerKey(peer.address, peer.port);
+    this.relay = relay;
+    this.expiresAt = expiresAt;
+  }
+
+  isValid(nowMs: number): boolean {
+    return this.expiresAt > nowMs;
+  }
+
+  /** Past its lock period: the sweep may forget it. */
+  isForgotten(nowMs: number): boolean {
+    return this.expiresAt + CHANNEL_LOCK_MS <= nowMs;
+  }
+
+  refresh(nowMs: number, lifetimeMs: number): void {
+    this.expiresAt = nowMs + lifetimeMs;
+  }
+}

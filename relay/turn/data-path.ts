@@ -1,0 +1,188 @@
+/**
+ * The data path: per-packet relaying between clients and peers (RFC 8656 §10 Send/Data, §12 ChannelData).
+ *
+ *   client ChannelData → allocation (by 5-tuple) → channel → valid permission → bandwidth → relayed socket → peer
+ *   peer datagram      → allocation (the socket's) → valid permission → bandwidth →
+ *                        ChannelData to the client if a channel is bound to the peer, else a Data indication
+ *
+ * Rules here: no Buffer.concat, no JSON, no emit, no await, no throw. Every drop is counted by reason. Payloads
+ * are subarrays of the received datagram (Node gives each datagram its own buffer); headers are written into a
+ * small buffer from Node's pool and sent together with the payload as a list (sendParts / dgram send([...])),
+ * so the payload is never copied. Headers are not shared between packets: a send the kernel could not take at
+ * once is queued by libuv with the buffers as they are.
+ */
+import type { RemoteInfo } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../../src/clock.js';
+import {
+  Attr,
+  HEADER_LENGTH,
+  Method,
+  StunClass,
+  StunWriter,
+  channelDataLength,
+  channelNumberOf,
+  paddedLength,
+  writeChannelDataHeader,
+} from '../../src/stun/index.js';
+import type { Logger } from '../../src/log.js';
+import type { RelayMetrics } from '../metrics.js';
+import type { Allocation } from './allocation.js';
+import type { AllocationTable } from './allocation-table.js';
+import { peerKey } from './channel-binding.js';
+import type { ClientTransport } from './client-transport.js';
+import { takeTokens } from './quota.js';
+import type { RelaySocket } from './relay-socket.js';
+
+/** Zero bytes to pad a Data indication's DATA attribute (never written to). */
+const PADDING = [Buffer.alloc(0), Buffer.alloc(1), Buffer.alloc(2), Buffer.alloc(3)];
+const MAX_STUN_BODY = 0xffff;
+
+export class DataPath {
+  readonly #table: AllocationTable;
+  readonly #clock: Clock;
+  readonly #metrics: RelayMetrics;
+  readonly #log: Logger;
+  /** Bytes/s per allocation; 0 = unlimited. */
+  readonly #rate: number;
+  /** Writes the fixed part of Data indications (header + XOR-PEER-ADDRESS), copied out per packet. */
+  readonly #writer = new StunWriter(Buffer.alloc(64));
+  /** Transaction id of Data indications: random, the last 4 bytes count up. */
+  readonly #txid = randomBytes(12);
+
+  constructor(deps: { table: AllocationTable; clock: Clock; metrics: RelayMetrics; log: Logger; maxBytesPerSecond: number }) {
+    this.#table = deps.table;
+    this.#clock = deps.clock;
+    this.#metrics = deps.metrics;
+    this.#log = deps.log;
+    this.#rate = deps.maxBytesPerSecond;
+  }
+
+  /** A ChannelData message from a client (UDP datagram or one framed message of a stream). */
+  fromClient(transport: ClientTransport, packet: Buffer, clientAddress: string, clientPort: number): void {
+    const m = this.#metrics;
+    m.clientReceivedPackets += 1;
+    m.clientReceivedBytes += packet.length;
+    const allocation = this.#table.find(transport, clientAddress, clientPort);
+    if (allocation === undefined) {
+      m.drop('no-allocation');
+      return;
+    }
+    const length = channelDataLength(packet);
+    if (packet.length < 4 + length) {
+      m.drop('malformed');
+      return;
+    }
+    const channel = allocation.channels?.get(channelNumberOf(packet));
+    if (channel === undefined || channel.expiresAt <= this.#clock.now()) {
+      m.drop('no-channel');
+      return;
+    }
+    this.toPeer(allocation, channel.relay, channel.peer.address, channel.peer.port, packet.subarray(4, 4 + length));
+  }
+
+  /** Relays application data to a peer if a permission allows it (ChannelData and Send indications). */
+  toPeer(allocation: Allocation, relay: RelaySocket, peerAddress: string, peerPort: number, data: Buffer): void {
+    const m = this.#metrics;
+    const now = this.#clock.now();
+    if (allocation.validPermission(peerAddress, now) === undefined) {
+      m.drop('no-permission');
+      return;
+    }
+    if (this.#rate > 0 && !takeTokens(allocation, data.length, now, this.#rate)) {
+      m.drop('bandwidth');
+      return;
+    }
+    try {
+      relay.socket.send(data, peerPort, peerAddress);
+    } catch {
+      m.drop('send-failed');
+      return;
+    }
+    m.peerSentPackets += 1;
+    m.peerSentBytes += data.length;
+  }
+
+  /** A datagram from a peer on a relayed socket (bound as the socket's 'message' listener). */
+  fromPeer(relay: RelaySocket, msg: Buffer, rinfo: RemoteInfo): void {
+    const m = this.#metrics;
+    m.peerReceivedPackets += 1;
+    m.peerReceivedBytes += msg.length;
+    const allocation = relay.allocation;
+    if (allocation.closed) {
+      m.drop('no-allocation');
+      return;
+    }
+    const now = this.#clock.now();
+    const address = rinfo.address;
+    if (allocation.validPermission(address, now) === undefined) {
+      m.drop('no-permission');
+      return;
+    }
+    if (this.#rate > 0 && !takeTokens(allocation, msg.length, now, this.#rate)) {
+      m.drop('bandwidth');
+      return;
+    }
+    const channel = allocation.channelsByPeer?.get(peerKey(address, rinfo.port));
+    if (channel !== undefined && channel.expiresAt > now) {
+      const head = Buffer.allocUnsafe(4);
+      writeChannelDataHeader(head, 0, channel.number, msg.length);
+      this.#toClient(allocation, head, msg, undefined);
+      return;
+    }
+    this.#dataIndication(allocation, relay.family, address, rinfo.port, msg);
+  }
+
+  /** Error events of relayed sockets (a send the kernel refused); never fatal. */
+  readonly onRelayError = (err: Error): void => {
+    this.#metrics.drop('send-failed');
+    this.#log.debug({ err }, 'relayed socket error');
+  };
+
+  /** RFC 8656 §10.3: Data indication = header + XOR-PEER-ADDRESS + DATA (+ padding). */
+  #dataIndication(allocation: Allocation, family: 4 | 6, address: string, port: number, data: Buffer): void {
+    const padded = paddedLength(data.length);
+    const txid = this.#txid;
+    txid.writeUInt32BE((txid.readUInt32BE(8) + 1) >>> 0, 8);
+    let fixed: Buffer;
+    try {
+      fixed = this.#writer.reset(Method.Data, StunClass.Indication, txid).addXorAddress(Attr.XOR_PEER_ADDRESS, { family, address, port }).view();
+    } catch {
+      this.#metrics.drop('internal-error');
+      return;
+    }
+    const bodyLength = fixed.length - HEADER_LENGTH + 4 + padded;
+    if (bodyLength > MAX_STUN_BODY) {
+      this.#metrics.drop('send-failed');
+      return;
+    }
+    const head = Buffer.allocUnsafe(fixed.length + 4);
+    fixed.copy(head, 0);
+    head.writeUInt16BE(bodyLength, 2);
+    head.writeUInt16BE(Attr.DATA, fixed.length);
+    head.writeUInt16BE(data.length, fixed.length + 2);
+    this.#toClient(allocation, head, data, padded === data.length ? undefined : PADDING[padded - data.length]);
+  }
+
+  #toClient(allocation: Allocation, head: Buffer, data: Buffer, padding: Buffer | undefined): void {
+    const t = allocation.transport;
+    const total = head.length + data.length + (padding === undefined ? 0 : padding.length);
+    try {
+      if (t.sendParts !== undefined) {
+        t.sendParts(padding === undefined ? [head, data] : [head, data, padding], allocation.clientAddress, allocation.clientPort);
+      } else {
+        const one = Buffer.allocUnsafe(total);
+        head.copy(one, 0);
+        data.copy(one, head.length);
+        if (padding !== undefined) padding.copy(one, head.length + data.length);
+        t.send(one, allocation.clientAddress, allocation.clientPort);
+      }
+    } catch {
+      this.#metrics.drop('send-failed');
+      return;
+    }
+    const m = this.#metrics;
+    m.clientSentPackets += 1;
+    m.clientSentBytes += total;
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Picks one handler per class × method and turns what it returns (or throws) into the response.
+ * This is the ONLY place an AnyturnError becomes a STUN error response.
+ *
+ *  - FINGERPRINT present and wrong → dropped silently (RFC 8489 §7.3).
+ *  - Requests: on an anycast transport with an anycast responder → handed over. Otherwise retransmits are
+ *    answered from the retransmit cache (Binding excepted: stateless and cheap); unknown comprehension-required
+ *    attributes → 420 + UNKNOWN-ATTRIBUTES; then the method's handler.
+ *  - Indications: Send → data path; Binding indications (keepalives) are ignored; others dropped.
+ *  - Responses from clients → dropped.
+ *
+ * Every response gets SOFTWARE (if configured); responses to authenticated requests get MESSAGE-INTEGRITY of
+ * the request's kind with the key that verified it; FINGERPRINT when the request had one. 401 and 438 carry
+ * REALM and a fresh NONCE.
+ */
+import { AnyturnError, assertNever, isAnyturnError } from '../../src/errors.js';
+import {
+  Attr,
+  Method,
+  StunClass,
+  StunWriter,
+  verifyFingerprint,
+  type StunMessage,
+} from '../../src/stun/index.js';
+import type { ClientTransport } from './client-transport.js';
+import type { Reply, RequestContext, RequestHandler, TurnCore } from './context.js';
+import { clientKey } from './five-tuple.js';
+import { handleAllocate } from './handlers/allocate.js';
+import { handleBinding } from './handlers/binding.js';
+import { handleChannelBind } from './handlers/channel-bind.js';
+import { handleCreatePermission } from './handlers/create-permission.js';
+import { handleRefresh } from './handlers/refresh.js';
+import { handleSendIndication } from './handlers/send.js';
+import { RetransmitCache } from './retransmit-cache.js';
+
+/** Takes over requests that arrive on anycast transports (relay/anycast/responder.ts). */
+export interface AnycastHandover {
+  handle(transport: ClientTransport, msg: StunMessage, clientAddress: string, clientPort: number): void;
+}
+
+const REQUEST_HANDLERS: ReadonlyMap<number, RequestHandler> = new Map<number, RequestHandler>([
+  [Method.Binding, handleBinding],
+  [Method.Allocate, handleAllocate],
+  [Method.Refresh, handleRefresh],
+  [Method.CreatePermission, handleCreatePermission],
+  [Method.ChannelBind, handleChannelBind],
+]);
+
+export class Dispatcher {
+  readonly #core: TurnCore;
+  readonly #anycast: AnycastHandover | undefined;
+  readonly #cache: RetransmitCache;
+  readonly #writer = new StunWriter();
+
+  constructor(core: TurnCore, cache: RetransmitCache, anycast: AnycastHandover | undefined) {
+    this.#core = core;
+    this.#cache = cache;
+    this.#anycast = anycast;
+  }
+
+  dispatch(transport: ClientTransport, msg: StunMessage, clientAddress: string, clientPort: number): void {
+    if (msg.has(Attr.FINGERPRINT) && verifyFingerprint(msg) !== 'ok') {
+      this.#core.metrics.drop('bad-fingerprint');
+      return;
+    }
+    const cls = msg.cls;
+    switch (cls) {
+      case StunClass.Request:
+        this.#request(transport, msg, clientAddress, clientPort);
+        return;
+      case StunClass.Indication:
+        if (msg.method === Method.Send) handleSendIndication(this.#core, transport, msg, clientAddress, clientPort);
+        else if (msg.method !== Method.Binding) this.#core.metrics.drop('unexpected-message');
+        return;
+      case StunClass.SuccessResponse:
+      case StunClass.ErrorResponse:
+        this.#core.metrics.drop('unexpected-message');
+        return;
+      default:
+        assertNever(cls);
+    }
+  }
+
+  #request(transport: ClientTransport, msg: StunMessage, clientAddress: string, clientPort: number): void {
+    if (transport.role === 'anycast' && this.#anycast !== undefined) {
+      this.#anycast.handle(transport, msg, clientAddress, clientPort);
+      return;
+    }
+    const key = clientKey(transport, clientAddress, clientPort);
+    const ctx: RequestContext = { transport, clientAddress, clientPort, key, msg, auth: undefined };
+    let cacheKey: string | undefined;
+    if (msg.method !== Method.Binding) {
+      cacheKey = RetransmitCache.keyOf(key, msg.transactionId);
+      const now = this.#core.clock.now();
+      const cached = this.#cache.lookup(cacheKey, now);
+      if (cached.state === 'hit') {
+        this.#core.metrics.retransmit();
+        this.#transmit(ctx, cached.response);
+        return;
+      }
+      if (cached.state === 'pending') {
+        this.#core.metrics.drop('retransmit-pending');
+        return;
+      }
+      this.#cache.begin(cacheKey, now);
+    }
+    let result: Reply | Promise<Reply>;
+    try {
+      const unknown = msg.unknownComprehensionRequired();
+      if (unknown.length > 0) {
+        this.#respondError(ctx, cacheKey, 420, unknown);
+        return;
+      }
+      const handler = REQUEST_HANDLERS.get(msg.method);
+      if (handler === undefined) throw new AnyturnError('ATN_ERR_STUN_BAD_REQUEST', `method 0x${msg.method.toString(16)} is not supported`);
+      result = handler(this.#core, ctx);
+    } catch (err) {
+      this.#fail(ctx, cacheKey, err);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (reply) => this.#succeed(ctx, cacheKey, reply),
+        (err: unknown) => this.#fail(ctx, cacheKey, err),
+      );
+    } else {
+      this.#succeed(ctx, cacheKey, result);
+    }
+  }
+
+  #succeed(ctx: RequestContext, cacheKey: string | undefined, reply: Reply): void {
+    try {
+      const w = this.#writer.reset(ctx.msg.method, StunClass.SuccessResponse, ctx.msg.transactionId);
+      reply(w);
+      this.#finish(ctx, cacheKey, w, 'success');
+    } catch (err) {
+      this.#fail(ctx, cacheKey, err);
+    }
+  }
+
+  /** AnyturnError with a STUN code → that error response; anything else is a bug → 500 (and logged). */
+  #fail(ctx: RequestContext, cacheKey: string | undefined, err: unknown): void {
+    let code = 500;
+    if (isAnyturnError(err) && err.stunCode !== undefined) {
+      code = err.stunCode;
+      this.#core.log.debug({ code, method: ctx.msg.method, reason: err.message }, 'request refused');
+    } else {
+      this.#core.log.error({ err, method: ctx.msg.method }, 'request handler failed');
+    }
+    this.#respondError(ctx, cacheKey, code, undefined);
+  }
+
+  #respondError(ctx: RequestContext, cacheKey: string | undefined, code: number, unknown: number[] | undefined): void {
+    const core = this.#core;
+    try {
+      const w = this.#writer.reset(ctx.msg.method, StunClass.ErrorResponse, ctx.msg.transactionId).addErrorCode(code);
+      if (unknown !== undefined) w.addUnknownAttributes(unknown);
+      if (code === 401 || code === 438) {
+        w.addString(Attr.REALM, core.options.realm);
+        w.addString(Attr.NONCE, core.nonces.issue());
+      }
+      if (ctx.msg.method === Method.Allocate) core.metrics.allocateError(code);
+      this.#finish(ctx, cacheKey, w, code);
+    } catch (err) {
+      if (cacheKey !== undefined) this.#cache.forget(cacheKey);
+      core.metrics.drop('internal-error');
+      core.log.error({ err }, 'cannot encode an error response');
+    }
+  }
+
+  #finish(ctx: RequestContext, cacheKey: string | undefined, w: StunWriter, code: number | 'success'): void {
+    const software = this.#core.options.software;
+    if (software !== '') w.addString(Attr.SOFTWARE, software);
+    const auth = ctx.auth;
+    if (auth !== undefined && code !== 401 && code !== 438) {
+      if (auth.kind === 'sha256') w.addMessageIntegritySha256(auth.key);
+      else w.addMessageIntegrity(auth.key);
+    }
+    if (ctx.msg.has(Attr.FINGERPRINT)) w.addFingerprint();
+    const response = w.toBuffer();
+    if (cacheKey !== undefined) this.#cache.complete(cacheKey, response);
+    this.#core.metrics.response(code);
+    this.#transmit(ctx, response);
+  }
+
+  #transmit(ctx: RequestContext, response: Buffer): void {
+    const m = this.#core.metrics;
+    try {
+      ctx.transport.send(response, ctx.clientAddress, ctx.clientPort);
+    } catch {
+      m.drop('send-failed');
+      return;
+    }
+    m.clientSentPackets += 1;
+    m.clientSentBytes += response.length;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * ChannelBind request (RFC 8656 §11.2).
+ */
+import { Attr, isValidChannelNumber, readChannelNumber, readXorAddress } from '../../../src/stun/index.js';
+import { EMPTY_REPLY, type Reply, type RequestContext, type TurnCore } from '../context.js';
+import { authenticate, badRequest, existingAllocation, relayForPeer } from './common.js';
+
+export function handleChannelBind(core: TurnCore, ctx: RequestContext): Reply {
+  const auth = authenticate(core, ctx);
+  const allocation = existingAllocation(core, ctx, auth);
+
+  // CHANNEL-NUMBER present and in 0x4000-0x4FFF; XOR-PEER-ADDRESS present (400).
+  const number = readChannelNumber(ctx.msg);
+  if (number === undefined || number === 'bad-attribute' || !isValidChannelNumber(number)) {
+    throw badRequest('missing or invalid CHANNEL-NUMBER');
+  }
+  const peer = readXorAddress(ctx.msg, Attr.XOR_PEER_ADDRESS);
+  if (peer === undefined || peer === 'bad-attribute') throw badRequest('missing or malformed XOR-PEER-ADDRESS');
+
+  // Peer of a relayed family (443), allowed by policy (403).
+  const relay = relayForPeer(core, allocation, peer);
+
+  // The number must not be bound to another peer, nor the peer to another number (400).
+  const now = core.clock.now();
+  const result = allocation.bindChannel(number, peer, relay, now, core.options.channelLifetimeSeconds * 1000);
+  if (result !== 'ok') throw badRequest(result);
+
+  // Binding a channel installs or refreshes the permission for the peer's IP.
+  allocation.installPermission(peer.address, now, core.options.permissionLifetimeSeconds * 1000);
+  return EMPTY_REPLY;
+}

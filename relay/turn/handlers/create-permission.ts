@@ -1,0 +1,26 @@
+/**
+ * CreatePermission request (RFC 8656 §9.2): one or more XOR-PEER-ADDRESS; all are checked before any is
+ * installed, so the request succeeds or fails as a whole.
+ */
+import { Attr, readXorAddresses } from '../../../src/stun/index.js';
+import { EMPTY_REPLY, type Reply, type RequestContext, type TurnCore } from '../context.js';
+import { authenticate, badRequest, existingAllocation, relayForPeer } from './common.js';
+
+export function handleCreatePermission(core: TurnCore, ctx: RequestContext): Reply {
+  const auth = authenticate(core, ctx);
+  const allocation = existingAllocation(core, ctx, auth);
+
+  // At least one XOR-PEER-ADDRESS, all well formed (400).
+  const peers = readXorAddresses(ctx.msg, Attr.XOR_PEER_ADDRESS);
+  if (peers === 'bad-attribute') throw badRequest('malformed XOR-PEER-ADDRESS');
+  if (peers.length === 0) throw badRequest('no XOR-PEER-ADDRESS');
+
+  // Every peer of a relayed family (443) and allowed by the peer policy (403).
+  for (const peer of peers) relayForPeer(core, allocation, peer);
+
+  // Install or refresh each permission (300 s).
+  const now = core.clock.now();
+  const lifetimeMs = core.options.permissionLifetimeSeconds * 1000;
+  for (const peer of peers) allocation.installPermission(peer.address, now, lifetimeMs);
+  return EMPTY_REPLY;
+}
