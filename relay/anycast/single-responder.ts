@@ -100,9 +100,9 @@ export function singleResponder(relays: readonly RelayInfo[], key: string): stri
   return best;
 }
 
-/** Maps a 53-bit hash into the open interval (0, 1). */
+/** Maps a 53-bit hash into the open interval (0, 1) (its top 42 bits: (k + 0.5) / 2^42 never rounds to 0 or 1). */
 export function unitInterval(h: number): number {
-  return (h + 0.5) / 2 ** 53;
+  return (Math.floor(h / 2048) + 0.5) / 2 ** 42;
 }
 
 /**

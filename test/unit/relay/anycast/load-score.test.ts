@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { loadComponents, loadScore, ratio, type LoadInputs } from '../../../../relay/anycast/load-score.js';
+
+const idle: LoadInputs = { allocations: 0, capacity: 1000, relayedBytesPerSecond: 0, linkCapacity: 1e6, eventLoopLagMs: 0 };
+
+describe('load score', () => {
+  it('is 0 when idle and allocations/capacity otherwise', () => {
+    expect(loadScore(idle)).toBe(0);
+    expect(loadScore({ ...idle, allocations: 100 })).toBeCloseTo(0.1);
+    expect(loadScore({ ...idle, allocations: 300 })).toBeCloseTo(0.3);
+  });
+
+  it('is the maximum of the components', () => {
+    const inputs = { ...idle, allocations: 200, relayedBytesPerSecond: 500_000, eventLoopLagMs: 10 };
+    expect(loadComponents(inputs)).toEqual({ allocations: 0.2, bandwidth: 0.5, lag: 0.1 });
+    expect(loadScore(inputs)).toBeCloseTo(0.5);
+  });
+
+  it('reaches 1 (full) at capacity or at link capacity, never above', () => {
+    expect(loadScore({ ...idle, allocations: 1000 })).toBe(1);
+    expect(loadScore({ ...idle, allocations: 5000 })).toBe(1);
+    expect(loadScore({ ...idle, relayedBytesPerSecond: 2e6 })).toBe(1);
+  });
+
+  it('caps the lag component below 1 so lag alone never silences a relay', () => {
+    expect(loadScore({ ...idle, eventLoopLagMs: 10_000 })).toBeCloseTo(0.9);
+    expect(loadScore({ ...idle, eventLoopLagMs: 50 }, { lagFullMs: 50, lagCap: 1 })).toBe(1);
+    expect(loadScore({ ...idle, eventLoopLagMs: 25 }, { lagFullMs: 50, lagCap: 1 })).toBeCloseTo(0.5);
+  });
+
+  it('treats a zero limit as unlimited and bad inputs as 0', () => {
+    expect(loadScore({ ...idle, capacity: 0, allocations: 10 ** 9 })).toBe(0);
+    expect(loadScore({ ...idle, linkCapacity: 0, relayedBytesPerSecond: 10 ** 12 })).toBe(0);
+    expect(ratio(Number.NaN, 10)).toBe(0);
+    expect(ratio(-5, 10)).toBe(0);
+    expect(ratio(5, Number.POSITIVE_INFINITY)).toBe(0);
+    expect(loadScore({ ...idle, eventLoopLagMs: Number.NaN })).toBe(0);
+  });
+});
