@@ -1,0 +1,150 @@
+/**
+ * The reconcile loop: keeps the LAN mapping equal to the desired state for the relays
+ * that are healthy now. A pass runs on start, every `reconcileInterval`, on a health
+ * change and (debounced) on a netlink change. Passes never overlap; a trigger during
+ * a pass queues exactly one more.
+ */
+import type { AgentConfig } from '../src/config/agent-schema.js';
+import { TypedEmitter } from '../src/events.js';
+import type { Logger } from '../src/log.js';
+import { RelayHealth, type RelayHealthState, type RelayStatus } from './health.js';
+import { LanMapper, type IpRunner, type ReconcileResult } from './lan.js';
+import { lanPlan } from './lan-state.js';
+import type { AgentMetrics } from './metrics.js';
+import { NetlinkMonitor } from './monitor.js';
+
+export type RouterAgentEvents = {
+  /** After every pass (also those that changed nothing). */
+  reconciled: [result: ReconcileResult];
+  /** A relay's health changed (re-emitted from RelayHealth, for the BGP driver). */
+  health: [status: RelayStatus, previous: RelayHealthState];
+  listenererror: [event: string, error: unknown];
+};
+
+const NETLINK_DEBOUNCE_MS = 100;
+
+export class RouterAgent extends TypedEmitter<RouterAgentEvents> {
+  readonly config: AgentConfig;
+  readonly lan: LanMapper;
+  readonly health: RelayHealth;
+  readonly #log: Logger;
+  readonly #metrics: AgentMetrics | undefined;
+  #monitor: NetlinkMonitor | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #closed = false;
+
+  constructor(config: AgentConfig, deps: { log: Logger; metrics?: AgentMetrics; ip?: IpRunner }) {
+    super();
+    this.config = config;
+    this.#log = deps.log;
+    this.#metrics = deps.metrics;
+    this.lan = new LanMapper(lanPlan(config), { log: deps.log.child({ component: 'lan' }), ip: deps.ip });
+    this.health = new RelayHealth(
+      config.relays.map((r) => ({ id: r.id, address: r.address, port: r.port })),
+      { intervalMs: config.healthInterval, timeoutMs: config.healthTimeout, failures: config.healthFailures, rise: config.healthRise },
+      { log: deps.log.child({ component: 'health' }) },
+    );
+    this.health.on('change', (status, previous) => {
+      this.#metrics?.observeHealth(this.health.statuses());
+      this.safeEmit('health', status, previous);
+      this.trigger();
+    });
+  }
+
+  /** Relays that may take TCP/TLS flows now. */
+  healthyIds(): Set<string> {
+    return this.config.healthCheck ? this.health.healthyIds() : new Set(this.config.relays.map((r) => r.id));
+  }
+
+  /** Runs until close(): first pass now, then timer, health and netlink triggers. */
+  start(): void {
+    if (this.#closed || this.#timer) return;
+    if (this.config.healthCheck) this.health.start();
+    if (this.config.watchNetlink) {
+      this.#monitor = new NetlinkMonitor(
+        { neighAddresses: this.lan.plan.families.map((f) => f.broadcastNextHop) },
+        { log: this.#log.child({ component: 'monitor' }) },
+      );
+      this.#monitor.on('change', () => this.#debounced());
+      this.#monitor.start();
+    }
+    this.#timer = setInterval(() => this.trigger(), this.config.reconcileInterval);
+    this.trigger();
+  }
+
+  /** `--once`: settle health (probes back to back), then one pass. */
+  async runOnce(): Promise<ReconcileResult> {
+    if (this.config.healthCheck) await this.health.settle();
+    this.#metrics?.observeHealth(this.health.statuses());
+    return this.#pass();
+  }
+
+  /** `--teardown`: removes every object the agent owns. */
+  async teardown(): Promise<ReconcileResult> {
+    const result = await this.lan.teardown();
+    this.#log.info({ changes: result.changes, failed: result.failed }, 'teardown done');
+    return result;
+  }
+
+  /** Asks for a pass (coalesced with one already queued). */
+  trigger(): void {
+    if (this.#closed) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#loop();
+  }
+
+  /** Resolves when no pass is running or queued. */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#debounce) clearTimeout(this.#debounce);
+    this.#monitor?.close();
+    this.health.close();
+    await this.idle();
+  }
+
+  #debounced(): void {
+    if (this.#debounce || this.#closed) return;
+    this.#debounce = setTimeout(() => {
+      this.#debounce = undefined;
+      this.trigger();
+    }, NETLINK_DEBOUNCE_MS);
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      do {
+        this.#again = false;
+        try {
+          await this.#pass();
+        } catch (err) {
+          this.#log.error({ err: (err as Error).message }, 'reconcile pass failed');
+        }
+      } while (this.#again && !this.#closed);
+    } finally {
+      this.#running = undefined;
+    }
+  }
+
+  async #pass(): Promise<ReconcileResult> {
+    const healthy = this.healthyIds();
+    const result = await this.lan.reconcile(healthy);
+    this.#metrics?.observeReconcile(result);
+    if (result.changes > 0 || result.failed > 0) {
+      this.#log.info({ changes: result.changes, failed: result.failed, healthy: [...healthy] }, 'reconciled');
+    }
+    this.safeEmit('reconciled', result);
+    return result;
+  }
+}

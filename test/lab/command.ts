@@ -1,0 +1,146 @@
+/**
+ * `anyturn lab up|down|status [flags]` (root only): builds, removes or shows the
+ * namespace lab of test/lab/lab.ts. `up` can also start relays (`--relays stub|anyturn`)
+ * and the router agent (`--agent`) as detached processes inside the namespaces, logging
+ * to /tmp/anyturn-lab-<prefix>/; `down` kills them with their namespaces.
+ */
+import { openSync, closeSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AnyturnError } from '../../src/errors.js';
+import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../../src/config/flags.js';
+import { agentConfigYaml, DEFAULT_PREFIX, labDown, labStatus, labUp, type Lab } from './lab.js';
+import { sh, spawnIn, waitFor } from './netns.js';
+import { anyturnBin, stunResponderBin } from './proc.js';
+
+const FLAGS = {
+  prefix: { type: 'string', arg: 'P', help: `namespace name prefix (default ${DEFAULT_PREFIX})` },
+  pops: { type: 'number', arg: 'N', help: 'PoPs (default 1)' },
+  'relays-per-pop': { type: 'number', arg: 'N', help: 'relays per PoP (default 3)' },
+  clients: { type: 'number', arg: 'N', help: 'client hosts (default 2)' },
+  relays: { type: 'string', arg: 'stub|anyturn', help: 'up: start a relay in every relay namespace' },
+  'relay-arg': { type: 'string', repeatable: true, arg: 'ARG', help: 'up: extra argument for `anyturn relay`' },
+  agent: { type: 'boolean', help: 'up: start `anyturn agent` in every PoP router' },
+  json: { type: 'boolean', help: 'status: print JSON' },
+} as const satisfies FlagsSpec;
+
+const USAGE = formatUsage('anyturn lab up|down|status [flags]', FLAGS);
+
+export async function run(argv: string[]): Promise<number> {
+  if (wantsHelp(argv)) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const flags = parseFlags(argv, FLAGS, { positionals: true });
+  const [verb, ...extra] = flags._ as string[];
+  if (extra.length > 0 || !verb) throw new AnyturnError('ATN_ERR_CLI_USAGE', USAGE);
+  if (process.getuid?.() !== 0) throw new AnyturnError('ATN_ERR_LAB_SETUP', 'the lab needs root (network namespaces)');
+  const prefix = (flags.prefix as string | undefined) ?? DEFAULT_PREFIX;
+  const stateDir = join(tmpdir(), `anyturn-lab-${prefix}`);
+
+  switch (verb) {
+    case 'up': {
+      const relays = flags.relays as string | undefined;
+      if (relays !== undefined && relays !== 'stub' && relays !== 'anyturn') {
+        throw new AnyturnError('ATN_ERR_CLI_USAGE', `--relays: expects stub or anyturn, got '${relays}'`);
+      }
+      const lab = await labUp({
+        prefix,
+        pops: flags.pops as number | undefined,
+        relaysPerPop: flags['relays-per-pop'] as number | undefined,
+        clients: flags.clients as number | undefined,
+      });
+      try {
+        if (relays || flags.agent) mkdirSync(stateDir, { recursive: true });
+        if (relays) await startRelays(lab, relays, (flags['relay-arg'] as string[] | undefined) ?? [], stateDir);
+        if (flags.agent) await startAgents(lab, stateDir);
+      } catch (err) {
+        await labDown(prefix);
+        rmSync(stateDir, { recursive: true, force: true });
+        throw err;
+      }
+      process.stdout.write(describe(lab));
+      return 0;
+    }
+    case 'down': {
+      const removed = await labDown(prefix);
+      rmSync(stateDir, { recursive: true, force: true });
+      process.stdout.write(removed.length ? `removed ${removed.length} namespaces: ${removed.join(' ')}\n` : 'nothing to remove\n');
+      return 0;
+    }
+    case 'status': {
+      const status = await labStatus(prefix);
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+        return 0;
+      }
+      if (status.length === 0) {
+        process.stdout.write(`no lab with prefix '${prefix}'\n`);
+        return 0;
+      }
+      for (const s of status) {
+        const addrs = s.addresses.filter((a) => a.addresses.length > 0).map((a) => `${a.dev}=${a.addresses.join(',')}`);
+        process.stdout.write(`${s.ns.padEnd(24)} ${addrs.join(' ')}\n`);
+        for (const p of s.processes) process.stdout.write(`${''.padEnd(24)} pid ${p.pid}: ${p.command}\n`);
+      }
+      return 0;
+    }
+    default:
+      throw new AnyturnError('ATN_ERR_CLI_USAGE', `unknown lab command '${verb}'\n\n${USAGE}`);
+  }
+}
+
+function describe(lab: Lab): string {
+  const lines = [`lab '${lab.prefix}' is up; anycast G = ${lab.anycast}`];
+  for (const c of lab.clients) lines.push(`  client ${c.ns}: ${c.address}`);
+  for (const p of lab.pops) {
+    lines.push(`  ${p.name} router ${p.ns}: lan ${p.lanDev} ${p.lanAddress}/${p.lanPrefix}, broadcast next hop ${p.broadcastNextHop}`);
+    for (const r of p.relays) lines.push(`    relay ${r.id} ${r.ns}: ${r.address} (+ ${lab.anycast} on lo)`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Starts a detached process in `ns` whose output goes to `log`. */
+function detached(ns: string, args: string[], log: string): void {
+  const fd = openSync(log, 'a');
+  try {
+    const child = spawnIn(ns, process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
+    child.unref();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Waits until something listens on UDP `address:port` inside `ns`. */
+function udpListening(ns: string, address: string, port: number): Promise<true> {
+  return waitFor(`UDP ${address}:${port} in ${ns}`, async () => {
+    const { stdout } = await sh('ss', ['-H', '-uln', 'src', `${address}:${port}`], { ns });
+    return stdout.trim() !== '' || undefined;
+  }, 15_000, 100);
+}
+
+async function startRelays(lab: Lab, kind: 'stub' | 'anyturn', relayArgs: string[], stateDir: string): Promise<void> {
+  const relays = lab.pops.flatMap((pop) => pop.relays.map((r) => ({ pop, r })));
+  for (const { pop, r } of relays) {
+    const args = kind === 'stub'
+      ? [stunResponderBin(), '--name', r.id, '--udp', `${r.address}:3478`, '--udp', `${lab.anycast}:3478`,
+        '--tcp', `${r.address}:3478`, '--tcp', `${lab.anycast}:3478`]
+      : [anyturnBin(), 'relay', '--listen', r.address, '--anycast', lab.anycast, '--id', r.id, '--pop', pop.name, ...relayArgs];
+    detached(r.ns, args, join(stateDir, `${r.id}.log`));
+  }
+  await Promise.all(relays.map(({ r }) => udpListening(r.ns, r.address, 3478)));
+}
+
+async function startAgents(lab: Lab, stateDir: string): Promise<void> {
+  for (const pop of lab.pops) {
+    const config = join(stateDir, `agent-${pop.name}.yaml`);
+    writeFileSync(config, agentConfigYaml(lab, pop, { healthInterval: 500, healthTimeout: 400, healthFailures: 3, reconcileInterval: 5000 }));
+    detached(pop.ns, [anyturnBin(), 'agent', '--config', config], join(stateDir, `agent-${pop.name}.log`));
+  }
+  // The broadcast route in the agent's table is there as soon as its first pass ran.
+  await Promise.all(lab.pops.map((pop) => waitFor(`agent in ${pop.ns}`, async () => {
+    const { stdout } = await sh('ip', ['-n', pop.ns, 'route', 'show', 'table', '100']);
+    return stdout.includes(lab.anycast) || undefined;
+  }, 15_000, 100)));
+}
+

@@ -1,0 +1,273 @@
+/**
+ * The namespace lab: clients behind an "internet" router, and PoPs (a router with the
+ * PoP LAN on a bridge, relays holding the anycast address G on lo). Used by
+ * `anyturn lab up|down|status` and by the integration tests (each with its own prefix).
+ *
+ *   c1 10.0.1.2 ─┐                         ┌─ r1 10.9.9.11 (G on lo)
+ *                inet ── 10.255.0.0/30 ── pop1 ─[bridge lan 10.9.9.1]─ r2 10.9.9.12
+ *   c2 10.0.2.2 ─┘                         └─ r3 10.9.9.13
+ *
+ * Every namespace is named `<prefix>…`, every interface lives inside one of them, so
+ * deleting the namespaces with the prefix removes exactly the lab. PoP k (1-based) uses
+ * transit 10.255.0.(4k-3)/30 (inet side) and LAN 10.9.(8+k).0/24; `pops: 2` is the
+ * start of the two-PoP (BGP) lab: the inet router's static route to G points at pop1
+ * unless `staticAnycast` is false (then BGP puts it there).
+ */
+import { AnyturnError } from '../../src/errors.js';
+import { addAddress, addNamespace, addVeth, deleteNamespace, listNamespaces, namespacePids, sh, sysctl } from './netns.js';
+
+export const LAB_ANYCAST = '198.18.0.1';
+export const DEFAULT_PREFIX = 'atlab-';
+
+export interface LabOptions {
+  /** Prefix of every namespace name (letters, digits, '-', 2-20 characters). */
+  prefix: string;
+  pops?: number;
+  relaysPerPop?: number;
+  clients?: number;
+  /** Static route to G on the inet router via pop1 (default true). */
+  staticAnycast?: boolean;
+}
+
+export interface LabClient {
+  name: string;
+  ns: string;
+  address: string;
+  gateway: string;
+}
+export interface LabRelay {
+  /** Cluster-wide relay id, e.g. `pop1-r2`. */
+  id: string;
+  ns: string;
+  /** Unicast LAN address. */
+  address: string;
+  dev: string;
+  /** Bridge port on the PoP router. */
+  port: string;
+}
+export interface LabPop {
+  name: string;
+  /** The PoP router's namespace (the agent runs here). */
+  ns: string;
+  lanDev: string;
+  lanAddress: string;
+  lanPrefix: number;
+  /** The LAN as a CIDR (`10.9.9.0/24`). */
+  lanNetwork: string;
+  broadcastNextHop: string;
+  uplinkDev: string;
+  uplinkAddress: string;
+  /** The inet router's address on this PoP's transit link. */
+  peerAddress: string;
+  /** The inet router's interface towards this PoP. */
+  peerDev: string;
+  relays: LabRelay[];
+}
+export interface Lab {
+  prefix: string;
+  anycast: string;
+  inet: { ns: string };
+  clients: LabClient[];
+  pops: LabPop[];
+}
+
+/** Names and addresses of a lab (pure). */
+export function labLayout(options: LabOptions): Lab {
+  const { prefix } = options;
+  checkPrefix(prefix);
+  const pops = options.pops ?? 1;
+  const relaysPerPop = options.relaysPerPop ?? 3;
+  const clients = options.clients ?? 2;
+  if (pops < 1 || pops > 8 || relaysPerPop < 1 || relaysPerPop > 32 || clients < 1 || clients > 8) {
+    throw new AnyturnError('ATN_ERR_LAB_SETUP', 'lab size out of range (pops 1-8, relays 1-32, clients 1-8)');
+  }
+  return {
+    prefix,
+    anycast: LAB_ANYCAST,
+    inet: { ns: `${prefix}inet` },
+    clients: Array.from({ length: clients }, (_, i) => ({
+      name: `c${i + 1}`,
+      ns: `${prefix}c${i + 1}`,
+      address: `10.0.${i + 1}.2`,
+      gateway: `10.0.${i + 1}.1`,
+    })),
+    pops: Array.from({ length: pops }, (_, k) => {
+      const name = `pop${k + 1}`;
+      const lan = `10.9.${9 + k}`;
+      return {
+        name,
+        ns: `${prefix}${name}`,
+        lanDev: 'lan',
+        lanAddress: `${lan}.1`,
+        lanPrefix: 24,
+        lanNetwork: `${lan}.0/24`,
+        broadcastNextHop: `${lan}.254`,
+        uplinkDev: 'up0',
+        uplinkAddress: `10.255.0.${4 * k + 2}`,
+        peerAddress: `10.255.0.${4 * k + 1}`,
+        peerDev: name,
+        relays: Array.from({ length: relaysPerPop }, (_, i) => ({
+          id: `${name}-r${i + 1}`,
+          ns: `${prefix}${name}-r${i + 1}`,
+          address: `${lan}.${11 + i}`,
+          dev: 'eth0',
+          port: `r${i + 1}`,
+        })),
+      };
+    }),
+  };
+}
+
+function checkPrefix(prefix: string): void {
+  if (!/^[a-z0-9][a-z0-9-]{1,19}$/.test(prefix)) {
+    throw new AnyturnError('ATN_ERR_LAB_SETUP', `bad lab prefix '${prefix}' (2-20 of a-z 0-9 -)`);
+  }
+}
+
+/** Every namespace of the lab, in creation order. */
+export function labNamespaces(lab: Lab): string[] {
+  return [lab.inet.ns, ...lab.clients.map((c) => c.ns), ...lab.pops.flatMap((p) => [p.ns, ...p.relays.map((r) => r.ns)])];
+}
+
+/**
+ * Builds the lab. Refuses when namespaces with the prefix exist already; on failure,
+ * removes what it built and rethrows.
+ */
+export async function labUp(options: LabOptions): Promise<Lab> {
+  const lab = labLayout(options);
+  const existing = await listNamespaces(lab.prefix);
+  if (existing.length > 0) {
+    throw new AnyturnError('ATN_ERR_LAB_SETUP', `namespaces with prefix '${lab.prefix}' exist already (${existing.join(', ')}); run lab down first`);
+  }
+  try {
+    await build(lab, options.staticAnycast ?? true);
+  } catch (err) {
+    await labDown(lab.prefix);
+    throw err;
+  }
+  return lab;
+}
+
+async function build(lab: Lab, staticAnycast: boolean): Promise<void> {
+  await Promise.all(labNamespaces(lab).map((ns) => addNamespace(ns)));
+  const inet = lab.inet.ns;
+  await routerSysctls(inet);
+
+  await Promise.all(lab.clients.map(async (c) => {
+    await addVeth({ ns: c.ns, name: 'eth0' }, { ns: inet, name: c.name });
+    await addAddress(c.ns, 'eth0', `${c.address}/24`);
+    await addAddress(inet, c.name, `${c.gateway}/24`);
+    await sh('ip', ['-n', c.ns, 'route', 'add', 'default', 'via', c.gateway]);
+  }));
+
+  await Promise.all(lab.pops.map((pop) => buildPop(lab, pop)));
+
+  for (const pop of lab.pops) {
+    await sh('ip', ['-n', inet, 'route', 'add', pop.lanNetwork, 'via', pop.uplinkAddress]);
+  }
+  if (staticAnycast) {
+    await sh('ip', ['-n', inet, 'route', 'add', `${lab.anycast}/32`, 'via', lab.pops[0].uplinkAddress]);
+  }
+}
+
+async function buildPop(lab: Lab, pop: LabPop): Promise<void> {
+  await routerSysctls(pop.ns);
+  await addVeth({ ns: pop.ns, name: pop.uplinkDev }, { ns: lab.inet.ns, name: pop.peerDev });
+  await addAddress(pop.ns, pop.uplinkDev, `${pop.uplinkAddress}/30`);
+  await addAddress(lab.inet.ns, pop.peerDev, `${pop.peerAddress}/30`);
+  await sh('ip', ['-n', pop.ns, 'route', 'add', 'default', 'via', pop.peerAddress]);
+
+  await sh('ip', ['-n', pop.ns, 'link', 'add', 'name', pop.lanDev, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+  await addAddress(pop.ns, pop.lanDev, `${pop.lanAddress}/${pop.lanPrefix}`);
+
+  await Promise.all(pop.relays.map(async (r) => {
+    await sysctl(r.ns, 'net.ipv4.conf.all.arp_ignore', 1);
+    await sysctl(r.ns, 'net.ipv4.conf.all.arp_announce', 2);
+    await addVeth({ ns: pop.ns, name: r.port }, { ns: r.ns, name: r.dev });
+    await sh('ip', ['-n', pop.ns, 'link', 'set', 'dev', r.port, 'master', pop.lanDev]);
+    await sysctl(r.ns, `net.ipv4.conf.${r.dev}.arp_ignore`, 1);
+    await sysctl(r.ns, `net.ipv4.conf.${r.dev}.arp_announce`, 2);
+    await addAddress(r.ns, r.dev, `${r.address}/${pop.lanPrefix}`);
+    await sh('ip', ['-n', r.ns, 'addr', 'add', `${lab.anycast}/32`, 'dev', 'lo']);
+    await sh('ip', ['-n', r.ns, 'route', 'add', 'default', 'via', pop.lanAddress]);
+  }));
+}
+
+async function routerSysctls(ns: string): Promise<void> {
+  await sysctl(ns, 'net.ipv4.ip_forward', 1);
+  await sysctl(ns, 'net.ipv4.conf.all.rp_filter', 0);
+  await sysctl(ns, 'net.ipv4.conf.default.rp_filter', 0);
+}
+
+/** Deletes every namespace starting with the prefix (killing what runs inside). Returns their names. */
+export async function labDown(prefix: string): Promise<string[]> {
+  checkPrefix(prefix);
+  const names = await listNamespaces(prefix);
+  await Promise.all(names.map((ns) => deleteNamespace(ns)));
+  return names;
+}
+
+export interface NamespaceStatus {
+  ns: string;
+  addresses: { dev: string; state: string; addresses: string[] }[];
+  processes: { pid: number; command: string }[];
+}
+
+/** What exists now for the prefix: namespaces, their addresses and processes. */
+export async function labStatus(prefix: string): Promise<NamespaceStatus[]> {
+  checkPrefix(prefix);
+  const out: NamespaceStatus[] = [];
+  for (const ns of (await listNamespaces(prefix)).sort()) {
+    const { stdout } = await sh('ip', ['-n', ns, '-j', 'addr', 'show'], { allowFail: true });
+    const links = stdout.trim() ? (JSON.parse(stdout) as { ifname: string; operstate: string; addr_info?: { local: string; prefixlen: number; scope: string }[] }[]) : [];
+    const processes = await Promise.all((await namespacePids(ns)).map(async (pid) => ({ pid, command: await commandLine(pid) })));
+    out.push({
+      ns,
+      addresses: links.map((l) => ({
+        dev: l.ifname,
+        state: l.operstate,
+        addresses: (l.addr_info ?? []).filter((a) => a.scope !== 'link').map((a) => `${a.local}/${a.prefixlen}`),
+      })),
+      processes,
+    });
+  }
+  return out;
+}
+
+async function commandLine(pid: number): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean).join(' ');
+  } catch {
+    return '?';
+  }
+}
+
+export interface AgentConfigOptions {
+  /** Relays listed in the config (default: all of the PoP's). */
+  relays?: LabRelay[];
+  healthInterval?: number;
+  healthTimeout?: number;
+  healthFailures?: number;
+  reconcileInterval?: number;
+  extra?: Record<string, unknown>;
+}
+
+/** The agent's YAML config for one PoP of the lab. */
+export function agentConfigYaml(lab: Lab, pop: LabPop, opts: AgentConfigOptions = {}): string {
+  const relays = opts.relays ?? pop.relays;
+  const lines = [
+    `pop: ${pop.name}`,
+    `lan-interface: ${pop.lanDev}`,
+    `broadcast-next-hop: ${pop.broadcastNextHop}`,
+    `anycast: [${lab.anycast}]`,
+    'relays:',
+    ...relays.map((r) => `  - { id: ${r.id}, address: ${r.address} }`),
+    `health-interval: ${opts.healthInterval ?? 200}`,
+    `health-timeout: ${opts.healthTimeout ?? 150}`,
+    `health-failures: ${opts.healthFailures ?? 2}`,
+    `reconcile-interval: ${opts.reconcileInterval ?? 2000}`,
+    ...Object.entries(opts.extra ?? {}).map(([k, v]) => `${k}: ${JSON.stringify(v)}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
