@@ -1,0 +1,201 @@
+/**
+ * The embedded cluster store (no Redis): everything lives in this process. Several
+ * store handles may share one MemoryClusterBackend (several relays in one process, and
+ * the shared contract tests); each handle gets the cluster-wide events.
+ * Records expire by the injected clock, checked on read.
+ */
+import { randomBytes } from 'node:crypto';
+import { systemClock, type Clock } from '../clock.js';
+import { TypedEmitter } from '../events.js';
+import { relayedAddressText } from './keys.js';
+import { checkId, checkSecret, checkTtl, compareRelays, type ClusterStore } from './store.js';
+import { summarize } from './summary.js';
+import type {
+  AnnouncementInput,
+  AnnouncementRecord,
+  ClusterStoreEvents,
+  ConnectionState,
+  PopSummary,
+  RelayedAddress,
+  RelayHeartbeat,
+  RelayRecord,
+  WriteResult,
+} from './types.js';
+
+interface Expiring<T> {
+  value: T;
+  expiresAt: number;
+}
+
+type BackendEvents = { secrets: [secrets: string[]] };
+
+/** The shared state behind one or more MemoryClusterStore handles. */
+export class MemoryClusterBackend {
+  readonly relays = new Map<string, Expiring<RelayRecord>>();
+  readonly announcements = new Map<string, Expiring<AnnouncementRecord>>();
+  /** secret -> time added. */
+  readonly secrets = new Map<string, number>();
+  readonly addresses = new Map<string, Expiring<string>>();
+  nonceKey: Buffer | undefined;
+  readonly events = new TypedEmitter<BackendEvents>();
+
+  secretList(): string[] {
+    return [...this.secrets.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([s]) => s);
+  }
+}
+
+export interface MemoryClusterStoreOptions {
+  clock?: Clock;
+  /** Share state with other handles; default: a private backend. */
+  backend?: MemoryClusterBackend;
+}
+
+export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> implements ClusterStore {
+  readonly kind = 'memory' as const;
+  readonly backend: MemoryClusterBackend;
+  readonly #clock: Clock;
+  #closed = false;
+  #nonceKeyLoaded = false;
+  readonly #onSecrets = (secrets: string[]) => {
+    if (!this.#closed) this.safeEmit('secrets', secrets);
+  };
+
+  constructor(opts: MemoryClusterStoreOptions = {}) {
+    super();
+    this.#clock = opts.clock ?? systemClock;
+    this.backend = opts.backend ?? new MemoryClusterBackend();
+    this.backend.events.on('secrets', this.#onSecrets);
+  }
+
+  async start(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.backend.events.off('secrets', this.#onSecrets);
+  }
+
+  connectionState(): ConnectionState {
+    return 'up';
+  }
+
+  async heartbeat(relay: RelayHeartbeat, ttlMs: number): Promise<WriteResult> {
+    checkId('relay id', relay.id);
+    checkId('PoP name', relay.pop);
+    checkTtl(ttlMs);
+    const now = this.#clock.now();
+    const record: RelayRecord = { ...relay, addresses: relay.addresses.map((a) => ({ ...a })), updatedAt: now, ttlMs };
+    this.backend.relays.set(relay.id, { value: record, expiresAt: now + ttlMs });
+    return 'written';
+  }
+
+  async deregister(relayId: string): Promise<WriteResult> {
+    this.backend.relays.delete(relayId);
+    return 'written';
+  }
+
+  relays(): RelayRecord[] {
+    return live(this.backend.relays, this.#clock.now()).sort(compareRelays);
+  }
+
+  relay(id: string): RelayRecord | undefined {
+    const e = this.backend.relays.get(id);
+    return e !== undefined && e.expiresAt > this.#clock.now() ? e.value : undefined;
+  }
+
+  popSummaries(): PopSummary[] {
+    return summarize(this.relays(), this.announcements());
+  }
+
+  async refresh(): Promise<void> {
+    if (!this.#closed) this.safeEmit('registry', this.relays());
+  }
+
+  async publishAnnouncement(a: AnnouncementInput, ttlMs: number): Promise<WriteResult> {
+    checkId('PoP name', a.pop);
+    checkId('agent id', a.agent);
+    checkTtl(ttlMs);
+    const now = this.#clock.now();
+    const record: AnnouncementRecord = { ...a, prefixes: [...a.prefixes], updatedAt: now, ttlMs };
+    this.backend.announcements.set(`${a.pop}/${a.agent}`, { value: record, expiresAt: now + ttlMs });
+    return 'written';
+  }
+
+  announcements(): AnnouncementRecord[] {
+    return live(this.backend.announcements, this.#clock.now()).sort((a, b) =>
+      a.pop !== b.pop ? (a.pop < b.pop ? -1 : 1) : a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0,
+    );
+  }
+
+  secrets(): string[] {
+    return this.backend.secretList();
+  }
+
+  async addSecret(secret: string): Promise<WriteResult> {
+    checkSecret(secret);
+    if (!this.backend.secrets.has(secret)) {
+      // Strictly increasing so "newest first" holds for secrets added in the same ms.
+      let t = this.#clock.now();
+      for (const added of this.backend.secrets.values()) if (added >= t) t = added + 1;
+      this.backend.secrets.set(secret, t);
+      this.backend.events.safeEmit('secrets', this.backend.secretList());
+    }
+    return 'written';
+  }
+
+  async retireSecret(secret: string): Promise<WriteResult> {
+    if (this.backend.secrets.delete(secret)) this.backend.events.safeEmit('secrets', this.backend.secretList());
+    return 'written';
+  }
+
+  async nonceKey(): Promise<Buffer> {
+    if (this.backend.nonceKey === undefined) this.backend.nonceKey = randomBytes(32);
+    if (!this.#nonceKeyLoaded) {
+      this.#nonceKeyLoaded = true;
+      this.safeEmit('nonceKey', this.backend.nonceKey);
+    }
+    return this.backend.nonceKey;
+  }
+
+  cachedNonceKey(): Buffer | undefined {
+    return this.#nonceKeyLoaded ? this.backend.nonceKey : undefined;
+  }
+
+  async claimRelayedAddress(address: RelayedAddress, relayId: string, ttlMs: number): Promise<WriteResult> {
+    checkId('relay id', relayId);
+    checkTtl(ttlMs);
+    this.backend.addresses.set(relayedAddressText(address), { value: relayId, expiresAt: this.#clock.now() + ttlMs });
+    return 'written';
+  }
+
+  async releaseRelayedAddress(address: RelayedAddress, relayId: string): Promise<WriteResult> {
+    const key = relayedAddressText(address);
+    if (this.backend.addresses.get(key)?.value === relayId) this.backend.addresses.delete(key);
+    return 'written';
+  }
+
+  async ownerOfRelayedAddress(address: RelayedAddress): Promise<string | undefined> {
+    return this.cachedOwnerOfRelayedAddress(address);
+  }
+
+  cachedOwnerOfRelayedAddress(address: RelayedAddress): string | undefined {
+    const key = relayedAddressText(address);
+    const e = this.backend.addresses.get(key);
+    if (e === undefined) return undefined;
+    if (e.expiresAt <= this.#clock.now()) {
+      this.backend.addresses.delete(key);
+      return undefined;
+    }
+    return e.value;
+  }
+}
+
+/** Values not yet expired; drops the expired ones. */
+function live<T>(map: Map<string, Expiring<T>>, now: number): T[] {
+  const out: T[] = [];
+  for (const [k, e] of map) {
+    if (e.expiresAt <= now) map.delete(k);
+    else out.push(e.value);
+  }
+  return out;
+}
