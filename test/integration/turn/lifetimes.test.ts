@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TurnErrorResponse } from '../../support/turn-client.js';
 import { nextData, startPeer, startRelay, type Peer, type Relay } from './relay-fixture.js';
@@ -37,10 +38,13 @@ describe('TURN lifetimes (manual clock + fake sweep timer)', () => {
     expect(relay.server.allocationCount).toBe(0);
     const err = await c.refresh(600).catch((e: unknown) => e as TurnErrorResponse);
     expect(err.code).toBe(437);
-    // The port went back to the pool: a peer can bind it now.
-    const probe = await startPeer();
-    await probe.close();
-    expect(relayed[0].port).toBeGreaterThan(0);
+    // The relayed socket is closed: its port can be bound again.
+    const probe = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.bind(relayed[0].port, '127.0.0.1', resolve);
+    });
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
     const text = await relay.registry.metrics();
     expect(text).toMatch(/turn_allocations_closed_total\{reason="expired"\} 1/);
   });
