@@ -1,17 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log.js';
 import { UdpListener } from '../../../relay/listen/udp.js';
-import { TurnClient, TurnErrorResponse } from '../../support/turn-client.js';
-import { USER, nextData, startPeer, startRelay, type Relay } from './relay-fixture.js';
+import { TurnClient } from '../../support/turn-client.js';
+import { codeOf, USER, nextData, startPeer, startRelay, type Relay } from './relay-fixture.js';
 
-async function codeOf(p: Promise<unknown>): Promise<number> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof TurnErrorResponse)) throw new Error(`expected an error response, got ${String(err)}`);
-  return err.code;
-}
 
 describe('EVEN-PORT, RESERVATION-TOKEN, IPv6 and dual-stack allocations', () => {
   let relay: Relay | undefined;

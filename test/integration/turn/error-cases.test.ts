@@ -1,16 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Attr, Method, StunClass, newTransactionId, readErrorCode, readString, readUnknownAttributes } from '../../../src/stun/index.js';
-import { TurnErrorResponse, type TurnClient } from '../../support/turn-client.js';
-import { USER2, startPeer, startRelay, type Relay } from './relay-fixture.js';
+import type { TurnClient } from '../../support/turn-client.js';
+import { errorResponseOf, codeOf, USER2, startPeer, startRelay, type Relay } from './relay-fixture.js';
 
-async function codeOf(p: Promise<unknown>): Promise<number> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(err instanceof TurnErrorResponse)) throw new Error(`expected an error response, got ${String(err)}`);
-  return err.code;
-}
 
 describe('TURN error responses', () => {
   let relay: Relay | undefined;
@@ -22,7 +14,7 @@ describe('TURN error responses', () => {
   it('401 on a wrong password (no MESSAGE-INTEGRITY in it), with REALM and NONCE', async () => {
     relay = await startRelay();
     const c = await relay.client({ password: 'wrong' });
-    const err = await c.allocate().catch((e: unknown) => e as TurnErrorResponse);
+    const err = await errorResponseOf(c.allocate());
     expect(err.code).toBe(401);
     expect(err.response.has(Attr.MESSAGE_INTEGRITY)).toBe(false);
     expect(readString(err.response, Attr.REALM)).toBe('test.realm');
@@ -63,7 +55,7 @@ describe('TURN error responses', () => {
     relay = await startRelay();
     const c = await relay.client();
     await c.allocate();
-    const err = await c.allocate().catch((e: unknown) => e as TurnErrorResponse);
+    const err = await errorResponseOf(c.allocate());
     expect(err.code).toBe(437);
     // Authenticated error responses are signed.
     expect(err.response.has(Attr.MESSAGE_INTEGRITY)).toBe(true);

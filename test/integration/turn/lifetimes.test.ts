@@ -1,7 +1,6 @@
 import dgram from 'node:dgram';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TurnErrorResponse } from '../../support/turn-client.js';
-import { nextData, startPeer, startRelay, type Peer, type Relay } from './relay-fixture.js';
+import { errorResponseOf, nextData, startPeer, startRelay, type Peer, type Relay } from './relay-fixture.js';
 
 /**
  * Lifetimes with a controlled clock: the relay reads `now` from a manual clock and its one periodic sweep runs
@@ -36,7 +35,7 @@ describe('TURN lifetimes (manual clock + fake sweep timer)', () => {
     expect(relay.server.allocationCount).toBe(1);
     advance(2);
     expect(relay.server.allocationCount).toBe(0);
-    const err = await c.refresh(600).catch((e: unknown) => e as TurnErrorResponse);
+    const err = await errorResponseOf(c.refresh(600));
     expect(err.code).toBe(437);
     // The relayed socket is closed: its port can be bound again.
     const probe = dgram.createSocket('udp4');
@@ -99,7 +98,7 @@ describe('TURN lifetimes (manual clock + fake sweep timer)', () => {
     // Locked: the number cannot go to another peer yet, but the same peer can rebind it.
     const other = await startPeer();
     try {
-      const err = await c.channelBind(0x4000, other.address).catch((e: unknown) => e as TurnErrorResponse);
+      const err = await errorResponseOf(c.channelBind(0x4000, other.address));
       expect(err.code).toBe(400);
       await c.channelBind(0x4000, peer.address);
       c.sendChannelData(0x4000, Buffer.from('rebound'));

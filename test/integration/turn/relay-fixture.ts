@@ -13,7 +13,7 @@ import { UdpListener } from '../../../relay/listen/udp.js';
 import { RelayMetrics } from '../../../relay/metrics.js';
 import { TurnServer } from '../../../relay/turn/turn-server.js';
 import { turnOptions, type TurnOptions } from '../../../relay/turn/turn-options.js';
-import { TurnClient, type TurnClientOptions } from '../../support/turn-client.js';
+import { TurnClient, TurnErrorResponse, type TurnClientOptions } from '../../support/turn-client.js';
 
 export const USER = { name: 'alice', password: 'secret-a' };
 export const USER2 = { name: 'bob', password: 'secret-b' };
@@ -131,4 +131,19 @@ export function nextData(client: TurnClient, timeoutMs = 2000): Promise<{ peer: 
       resolve({ peer, data: Buffer.from(data), via, channel });
     });
   });
+}
+
+/** The error response a TURN client call was rejected with (fails the test when it resolved). */
+export async function errorResponseOf(p: Promise<unknown>): Promise<TurnErrorResponse> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof TurnErrorResponse)) throw new Error(`expected an error response, got ${String(err)}`);
+  return err;
+}
+
+/** The STUN error code a TURN client call was rejected with. */
+export async function codeOf(p: Promise<unknown>): Promise<number> {
+  return (await errorResponseOf(p)).code;
 }
