@@ -31,6 +31,7 @@ export class RouterAgent extends TypedEmitter<RouterAgentEvents> {
   readonly #metrics: AgentMetrics | undefined;
   #monitor: NetlinkMonitor | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #started = false;
   #debounce: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -50,7 +51,8 @@ export class RouterAgent extends TypedEmitter<RouterAgentEvents> {
     this.health.on('change', (status, previous) => {
       this.#metrics?.observeHealth(this.health.statuses());
       this.safeEmit('health', status, previous);
-      this.trigger();
+      // Only the running loop reacts; runOnce() converges once after health has settled.
+      if (this.#timer) this.trigger();
     });
   }
 
@@ -59,10 +61,20 @@ export class RouterAgent extends TypedEmitter<RouterAgentEvents> {
     return this.config.healthCheck ? this.health.healthyIds() : new Set(this.config.relays.map((r) => r.id));
   }
 
-  /** Runs until close(): first pass now, then timer, health and netlink triggers. */
-  start(): void {
-    if (this.#closed || this.#timer) return;
-    if (this.config.healthCheck) this.health.start();
+  /**
+   * Runs until close(). Health settles first (probes back to back), so a restarted agent
+   * never shrinks a group it finds in the kernel just because it has not probed yet;
+   * then the first pass, then timer, health and netlink triggers.
+   */
+  async start(): Promise<void> {
+    if (this.#closed || this.#started) return;
+    this.#started = true;
+    if (this.config.healthCheck) {
+      await this.health.settle();
+      this.#metrics?.observeHealth(this.health.statuses());
+      if (this.#closed) return;
+      this.health.start();
+    }
     if (this.config.watchNetlink) {
       this.#monitor = new NetlinkMonitor(
         { neighAddresses: this.lan.plan.families.map((f) => f.broadcastNextHop) },

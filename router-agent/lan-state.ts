@@ -203,8 +203,11 @@ function neighEqual(a: NeighEntry, b: NeighEntry): boolean {
   return a.lladdr === b.lladdr && a.permanent === b.permanent && a.protocol === b.protocol;
 }
 function routeEqual(a: RouteEntry, b: RouteEntry): boolean {
-  return a.gateway === b.gateway && a.onlink === b.onlink && a.nhid === b.nhid && a.protocol === b.protocol
-    && (a.nhid !== undefined || a.dev === b.dev);
+  if (a.nhid !== undefined || b.nhid !== undefined) {
+    // iproute2 shows a route through a one-member group with that member's gateway and dev.
+    return a.nhid === b.nhid && a.protocol === b.protocol;
+  }
+  return a.gateway === b.gateway && a.dev === b.dev && a.onlink === b.onlink && a.protocol === b.protocol;
 }
 function nexthopEqual(a: NexthopEntry, b: NexthopEntry): boolean {
   if (a.protocol !== b.protocol) return false;

@@ -52,14 +52,15 @@ async function runForever(
   metricsAt: { address: string; port: number } | undefined,
   log: ReturnType<typeof createLogger>,
 ): Promise<number> {
-  let server: Server | undefined;
-  if (metricsAt) server = await metrics.serve(metricsAt);
-  agent.start();
-  log.info({ relays: agent.config.relays.length, anycast: agent.config.anycast }, 'agent started');
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  let server: Server | undefined;
+  if (metricsAt) server = await metrics.serve(metricsAt);
+  await agent.start();
+  log.info({ relays: agent.config.relays.length, anycast: agent.config.anycast }, 'agent started');
+  const signal = await stopped;
   log.info({ signal }, 'agent stopping (kernel state left in place)');
   await agent.close();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));

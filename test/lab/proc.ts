@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { spawnIn, stopChild, waitFor } from './netns.js';
+import { sh, spawnIn, stopChild, waitFor } from './netns.js';
 
 /** The repository root (works from test/lab/*.ts and from dist/test/lab/*.js). */
 export function repoRoot(): string {
@@ -95,4 +95,10 @@ export async function startStunResponder(
 /** `node dist/bin/anyturn.js <args>` inside `ns`. */
 export function startAnyturn(ns: string, name: string, args: string[]): LabProcess {
   return new LabProcess(name, ns, process.execPath, [anyturnBin(), ...args]);
+}
+
+/** Runs an ES module script with this Node inside `ns`; resolves with its stdout (throws on a non-zero exit). */
+export async function nodeIn(ns: string, script: string, timeoutMs = 15_000): Promise<string> {
+  const { stdout } = await sh(process.execPath, ['--input-type=module', '-e', script], { ns, timeoutMs });
+  return stdout;
 }
