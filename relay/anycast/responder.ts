@@ -304,7 +304,7 @@ export class AnycastResponder {
   }
 
   #sendRaced(transport: ClientTransport, data: Buffer, clientAddress: string, clientPort: number, delayMs: number): void {
-    if (delayMs <= 0) {
+    if (delayMs < IMMEDIATE_BELOW_MS) {
       this.#send(transport, data, clientAddress, clientPort, '300');
       return;
     }
@@ -333,5 +333,11 @@ export class AnycastResponder {
     this.#metrics.count(kind);
   }
 }
+
+/**
+ * Race delays shorter than this are not queued: a timer cannot fire sooner than ~1 ms later anyway (libuv's clock
+ * has 1 ms granularity), so queueing would only add jitter to the least-loaded relay's answer.
+ */
+const IMMEDIATE_BELOW_MS = 1;
 
 const ERROR_KIND = { 400: '400', 401: '401', 437: '437', 438: '438' } as const satisfies Record<number, AnswerKind>;
