@@ -13,9 +13,11 @@ import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import { TypedEmitter } from '../events.js';
 import type { Logger } from '../log.js';
-import { ClusterKeys, relayedAddressText } from './keys.js';
+import { ClusterKeys } from './keys.js';
+import { RedisAddressIndex } from './redis-address-index.js';
 import { decodeAnnouncementRecord, decodeRelayRecord } from './redis-codec.js';
 import { createRedisClient, type RedisClient } from './redis-connection.js';
+import { RedisSecretBook } from './redis-secrets.js';
 import { parseRedisUrl, redactRedisUrl } from './redis-url.js';
 import { checkId, checkSecret, checkTtl, compareRelays, type ClusterStore } from './store.js';
 import { summarize } from './summary.js';
@@ -45,19 +47,6 @@ export interface RedisClusterStoreOptions {
   clock?: Clock;
 }
 
-const RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
-const LOOKUP_CACHE_MAX = 10_000;
-
-interface Secret {
-  secret: string;
-  addedAt: number;
-}
-interface Claim {
-  relayId: string;
-  address: RelayedAddress;
-  expiresAt: number;
-}
-
 export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implements ClusterStore {
   readonly kind = 'redis' as const;
   readonly #keys: ClusterKeys;
@@ -76,17 +65,13 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
 
   #relays = new Map<string, RelayRecord>();
   #announcements = new Map<string, AnnouncementRecord>();
-  #secrets: Secret[] = [];
-  #secretsVersion: string | null | undefined;
+  readonly #secrets: RedisSecretBook;
+  readonly #addresses: RedisAddressIndex;
   /** The Redis data epoch this process last saw. */
   #epoch: string | undefined;
   #nonceKey: Buffer | undefined;
   readonly #ownRelays = new Map<string, RelayRecord>();
   readonly #ownAnnouncements = new Map<string, AnnouncementRecord>();
-  readonly #pendingSecretOps: { op: 'add' | 'retire'; secret: Secret }[] = [];
-  readonly #claims = new Map<string, Claim>();
-  readonly #pendingReleases = new Map<string, string>();
-  readonly #lookups = new Map<string, { owner: string; expiresAt: number }>();
 
   constructor(opts: RedisClusterStoreOptions) {
     super();
@@ -102,6 +87,8 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     };
     this.#client = createRedisClient(target, conn);
     this.#sub = createRedisClient(target, conn);
+    this.#secrets = new RedisSecretBook(this.#client, this.#keys, this.#clock, (list) => this.safeEmit('secrets', list));
+    this.#addresses = new RedisAddressIndex(this.#client, this.#keys, this.#clock);
     this.#client.on('ready', () => this.#onReady());
     this.#client.on('close', () => this.#setState('down'));
     this.#client.on('end', () => this.#setState('down'));
@@ -111,7 +98,7 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
       this.#sub.subscribe(this.#keys.events).catch(() => undefined);
     });
     this.#sub.on('message', (_channel: string, message: string) => {
-      if (message === 'secrets') void this.#guard(() => this.#loadSecrets(true));
+      if (message === 'secrets') void this.#guard(() => this.#secrets.load(true));
     });
   }
 
@@ -178,7 +165,7 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
       const [relays, announcements] = await Promise.all([
         this.#loadIndexed(this.#keys.relayIndex, (id) => this.#keys.relay(id), decodeRelayRecord),
         this.#loadIndexed(this.#keys.announcementIndex, (m) => this.#keys.announcement(m), decodeAnnouncementRecord),
-        this.#loadSecrets(false),
+        this.#secrets.load(false),
       ]);
       // Own records are always known locally, even when their last write was lost.
       for (const own of this.#ownRelays.values()) if (!relays.has(own.id)) relays.set(own.id, own);
@@ -210,22 +197,22 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
   // --- secrets ---------------------------------------------------------------------------
 
   secrets(): string[] {
-    return this.#secrets.map((s) => s.secret);
+    return this.#secrets.list();
   }
 
   async addSecret(secret: string): Promise<WriteResult> {
     checkSecret(secret);
-    let addedAt = this.#clock.now();
-    for (const s of this.#secrets) if (s.addedAt >= addedAt) addedAt = s.addedAt + 1;
-    const entry = { secret, addedAt };
-    if (!this.#secrets.some((s) => s.secret === secret)) this.#setSecrets([entry, ...this.#secrets]);
-    return this.#secretOp('add', entry);
+    return this.#secretChange(this.#secrets.local('add', secret));
   }
 
   async retireSecret(secret: string): Promise<WriteResult> {
-    const entry = this.#secrets.find((s) => s.secret === secret) ?? { secret, addedAt: 0 };
-    this.#setSecrets(this.#secrets.filter((s) => s.secret !== secret));
-    return this.#secretOp('retire', entry);
+    return this.#secretChange(this.#secrets.local('retire', secret));
+  }
+
+  async #secretChange(change: ReturnType<RedisSecretBook['local']>): Promise<WriteResult> {
+    const result = await this.#write(() => this.#secrets.write(change));
+    if (result === 'queued') this.#secrets.queue(change);
+    return result;
   }
 
   // --- nonce key ---------------------------------------------------------------------------
@@ -259,63 +246,26 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
   async claimRelayedAddress(address: RelayedAddress, relayId: string, ttlMs: number): Promise<WriteResult> {
     checkId('relay id', relayId);
     checkTtl(ttlMs);
-    const key = this.#keys.relayedAddress(address);
-    this.#claims.set(key, { relayId, address: { ...address }, expiresAt: this.#clock.now() + ttlMs });
-    this.#pendingReleases.delete(key);
-    return this.#write(() => this.#client.set(key, relayId, 'PX', ttlMs));
+    return this.#write(this.#addresses.claim(address, relayId, ttlMs));
   }
 
   async releaseRelayedAddress(address: RelayedAddress, relayId: string): Promise<WriteResult> {
-    const key = this.#keys.relayedAddress(address);
-    if (this.#claims.get(key)?.relayId === relayId) this.#claims.delete(key);
-    this.#lookups.delete(key);
-    this.#pendingReleases.set(key, relayId);
-    return this.#write(async () => {
-      await this.#client.eval(RELEASE_IF_OWNER, 1, key, relayId);
-      this.#pendingReleases.delete(key);
-    });
+    return this.#write(this.#addresses.release(address, relayId));
   }
 
   async ownerOfRelayedAddress(address: RelayedAddress): Promise<string | undefined> {
     if (this.#state === 'up') {
-      const key = this.#keys.relayedAddress(address);
       try {
-        const r = await this.#client.multi().get(key).pttl(key).exec();
-        const owner = r?.[0]?.[1] as string | null | undefined;
-        const pttl = r?.[1]?.[1] as number | undefined;
-        if (owner === null || owner === undefined) {
-          this.#lookups.delete(key);
-          return undefined;
-        }
-        if (this.#lookups.size >= LOOKUP_CACHE_MAX) this.#lookups.delete(this.#lookups.keys().next().value as string);
-        this.#lookups.set(key, { owner, expiresAt: this.#clock.now() + (pttl !== undefined && pttl > 0 ? pttl : 0) });
-        return owner;
+        return await this.#addresses.lookup(address);
       } catch (err) {
         this.#log.debug({ err: (err as Error).message }, 'address look-up failed; using the cache');
       }
     }
-    return this.cachedOwnerOfRelayedAddress(address);
+    return this.#addresses.cached(address);
   }
 
   cachedOwnerOfRelayedAddress(address: RelayedAddress): string | undefined {
-    const key = this.#keys.relayedAddress(address);
-    const now = this.#clock.now();
-    const claim = this.#claims.get(key);
-    if (claim !== undefined) {
-      if (claim.expiresAt > now) return claim.relayId;
-      this.#claims.delete(key);
-    }
-    const seen = this.#lookups.get(key);
-    if (seen !== undefined) {
-      if (seen.expiresAt > now) return seen.owner;
-      this.#lookups.delete(key);
-    }
-    return undefined;
-  }
-
-  /** Text form of an address as the index stores it (for logs). */
-  static addressText(address: RelayedAddress): string {
-    return relayedAddressText(address);
+    return this.#addresses.cached(address);
   }
 
   // --- internals ---------------------------------------------------------------------------
@@ -388,37 +338,17 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     // empty replica): seed the secrets again from what this process last knew.
     await this.#client.set(this.#keys.epoch, randomBytes(12).toString('base64url'), 'NX');
     const epoch = await this.#client.get(this.#keys.epoch);
-    if (this.#epoch !== undefined && epoch !== this.#epoch && this.#secrets.length > 0) {
-      const m = this.#client.multi();
-      for (const s of this.#secrets) m.zadd(this.#keys.secrets, 'NX', s.addedAt, s.secret);
-      await m.incr(this.#keys.secretsVersion).publish(this.#keys.events, 'secrets').exec();
-      this.#log.info({ secrets: this.#secrets.length }, 'cluster store lost its data: secrets seeded again');
+    if (this.#epoch !== undefined && epoch !== this.#epoch) {
+      const n = await this.#secrets.seed();
+      this.#log.info({ secrets: n }, 'cluster store lost its data: state written again');
     }
     this.#epoch = epoch ?? undefined;
-    while (this.#pendingSecretOps.length > 0) {
-      const { op, secret } = this.#pendingSecretOps[0];
-      await this.#writeSecretOp(op, secret);
-      this.#pendingSecretOps.shift();
-    }
+    await this.#secrets.replay();
     for (const record of this.#ownRelays.values()) await this.#writeRelay(record);
     for (const [member, record] of this.#ownAnnouncements) await this.#writeAnnouncement(member, record);
-    const now = this.#clock.now();
-    const claims = this.#client.multi();
-    let n = 0;
-    for (const [key, c] of this.#claims) {
-      if (c.expiresAt <= now) this.#claims.delete(key);
-      else {
-        claims.set(key, c.relayId, 'PX', c.expiresAt - now);
-        n++;
-      }
-    }
-    if (n > 0) await claims.exec();
-    for (const [key, relayId] of this.#pendingReleases) {
-      await this.#client.eval(RELEASE_IF_OWNER, 1, key, relayId);
-      this.#pendingReleases.delete(key);
-    }
+    await this.#addresses.resync();
     if (this.#nonceKey !== undefined) await this.#syncNonceKey();
-    await this.#loadSecrets(true);
+    await this.#secrets.load(true);
     await this.refresh();
   }
 
@@ -436,39 +366,6 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
       .set(this.#keys.announcement(member), JSON.stringify(record), 'PX', record.ttlMs)
       .zadd(this.#keys.announcementIndex, record.updatedAt + record.ttlMs, member)
       .exec();
-  }
-
-  async #secretOp(op: 'add' | 'retire', secret: Secret): Promise<WriteResult> {
-    const result = await this.#write(() => this.#writeSecretOp(op, secret));
-    if (result === 'queued') this.#pendingSecretOps.push({ op, secret });
-    return result;
-  }
-
-  async #writeSecretOp(op: 'add' | 'retire', s: Secret): Promise<void> {
-    const m = this.#client.multi();
-    if (op === 'add') m.zadd(this.#keys.secrets, 'NX', s.addedAt, s.secret);
-    else m.zrem(this.#keys.secrets, s.secret);
-    const r = await m.incr(this.#keys.secretsVersion).publish(this.#keys.events, 'secrets').exec();
-    this.#secretsVersion = String(r?.[1]?.[1] ?? this.#secretsVersion);
-  }
-
-  /** Reloads the secrets when their version changed (or always, with `force`). */
-  async #loadSecrets(force: boolean): Promise<void> {
-    const version = await this.#client.get(this.#keys.secretsVersion);
-    if (!force && version === this.#secretsVersion) return;
-    const flat = await this.#client.zrevrange(this.#keys.secrets, 0, -1, 'WITHSCORES');
-    const list: Secret[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) list.push({ secret: flat[i], addedAt: Number(flat[i + 1]) });
-    if (version === null && list.length === 0 && this.#secrets.length > 0) return; // data lost: resync seeds it
-    this.#secretsVersion = version;
-    this.#setSecrets(list);
-  }
-
-  #setSecrets(list: Secret[]): void {
-    const before = this.secrets();
-    this.#secrets = list;
-    const after = this.secrets();
-    if (before.length !== after.length || before.some((s, i) => s !== after[i])) this.safeEmit('secrets', after);
   }
 
   /** SET NX with the key this process holds (or a new one), then adopt whatever Redis has. */

@@ -5,6 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisClusterStore } from '../../../src/cluster/redis-store.js';
+import { run as status } from '../../../src/cluster/status-command.js';
 import { silentLogger } from '../../../src/log.js';
 import { clusterStoreContract, relay } from './contract.js';
 import { freePort, ping, RedisServer, waitFor } from './helpers.js';
@@ -43,6 +44,24 @@ clusterStoreContract('redis', async () => {
   const b = open(prefix);
   await Promise.all([a.start(), b.start()]);
   return { a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
+});
+
+describe('anyturn status --redis', () => {
+  it('prints the PoPs and relays a relay and an agent published', async () => {
+    const relayStore = open('status');
+    await relayStore.start();
+    await relayStore.heartbeat(relay('s1', 'pop-a', { load: 0.7, allocations: 700 }), 60_000);
+    await relayStore.publishAnnouncement(
+      { pop: 'pop-a', agent: 'ra', action: 'announce', prepend: 1, reason: 'load 0.7 >= 0.6', prefixes: ['198.18.0.1/32'], load: 0.7 },
+      60_000,
+    );
+    let out = '';
+    const code = await status(['--redis', redis.url, '--prefix', 'status'], { stdout: { write: (t: string) => (out += t) }, stderr: { write: () => 0 } });
+    expect(code).toBe(0);
+    expect(out).toContain(`cluster store: ${redis.url} (up)`);
+    expect(out).toMatch(/pop-a\s+announce \+1\s+1\s+1/);
+    expect(out).toMatch(/s1\s+pop-a\s+active\s+0\.70\s+700/);
+  });
 });
 
 describe('RedisClusterStore when Redis fails', () => {
