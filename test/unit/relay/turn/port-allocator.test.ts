@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { PortAllocator } from '../../../../relay/turn/port-allocator.js';
+
+describe('PortAllocator', () => {
+  it('hands out every port of the range once, then none', () => {
+    const p = new PortAllocator({ minPort: 50000, maxPort: 50009, reservationLifetimeMs: 30_000 });
+    const got = new Set<number>();
+    for (let i = 0; i < 10; i++) got.add(p.acquire('192.0.2.1')!);
+    expect([...got].sort()).toEqual([50000, 50001, 50002, 50003, 50004, 50005, 50006, 50007, 50008, 50009]);
+    expect(p.acquire('192.0.2.1')).toBeUndefined();
+    expect(p.inUse('192.0.2.1')).toBe(10);
+    // Ports are per relay address.
+    expect(p.acquire('192.0.2.2')).toBeDefined();
+    p.release('192.0.2.1', 50004);
+    expect(p.acquire('192.0.2.1')).toBe(50004);
+  });
+
+  it('chooses ports at random', () => {
+    const p = new PortAllocator({ minPort: 10000, maxPort: 60000, reservationLifetimeMs: 30_000 });
+    const first = Array.from({ length: 20 }, () => p.acquire('a')!);
+    const sorted = [...first].sort((x, y) => x - y);
+    expect(first).not.toEqual(sorted); // 20 random picks are not in order (chance 1/20!)
+  });
+
+  it('EVEN-PORT: even ports; even-pair books the next one too', () => {
+    const p = new PortAllocator({ minPort: 50000, maxPort: 50005, reservationLifetimeMs: 30_000 });
+    const even = p.acquire('a', 'even')!;
+    expect(even % 2).toBe(0);
+    const pair = p.acquire('a', 'even-pair')!;
+    expect(pair % 2).toBe(0);
+    expect(p.acquireExact('a', pair + 1)).toBe(false); // booked
+    expect(p.inUse('a')).toBe(3);
+    // One even port left (odd ones are free but 'even' skips them).
+    expect(p.acquire('a', 'even')).toBeDefined();
+    expect(p.acquire('a', 'even')).toBeUndefined();
+    expect(p.acquire('a', 'any')).toBeDefined();
+  });
+
+  it('even-pair never uses a port past the range end', () => {
+    const p = new PortAllocator({ minPort: 50000, maxPort: 50000, reservationLifetimeMs: 30_000 });
+    expect(p.acquire('a', 'even-pair')).toBeUndefined();
+    expect(p.acquire('a', 'even')).toBe(50000);
+  });
+
+  it('reservations: a token is claimed once, before it expires', () => {
+    const p = new PortAllocator({ minPort: 50000, maxPort: 50009, reservationLifetimeMs: 30_000 });
+    const port = p.acquire('a', 'even-pair')!;
+    const token = p.reserve('a', port + 1, 1000);
+    expect(token).toHaveLength(8);
+    expect(p.hasReservation(token, 1000)).toBe(true);
+    expect(p.claim(token, 2000)).toEqual({ address: 'a', port: port + 1 });
+    expect(p.claim(token, 2000)).toBeUndefined();
+    expect(p.inUse('a')).toBe(2); // still booked: the caller binds it
+  });
+
+  it('expired reservations free their port (sweep or late claim)', () => {
+    const p = new PortAllocator({ minPort: 50000, maxPort: 50009, reservationLifetimeMs: 30_000 });
+    const a = p.acquire('a', 'even-pair')!;
+    const t1 = p.reserve('a', a + 1, 0);
+    expect(p.hasReservation(t1, 30_000)).toBe(false);
+    expect(p.sweep(29_999)).toBe(0);
+    expect(p.sweep(30_000)).toBe(1);
+    expect(p.inUse('a')).toBe(1);
+    const b = p.acquire('a', 'even-pair')!;
+    const t2 = p.reserve('a', b + 1, 0);
+    expect(p.claim(t2, 31_000)).toBeUndefined();
+    expect(p.inUse('a')).toBe(2);
+    expect(p.reservations).toBe(0);
+  });
+});

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { Quota, takeTokens } from '../../../../relay/turn/quota.js';
+
+describe('Quota', () => {
+  it('admits up to capacity and per-user quota, and releases', () => {
+    const q = new Quota({ capacity: 3, userQuota: 2 });
+    expect(q.admit('a')).toBe('ok');
+    expect(q.admit('a')).toBe('ok');
+    expect(q.admit('a')).toBe('user-quota');
+    expect(q.admit('b')).toBe('ok');
+    expect(q.admit('c')).toBe('capacity');
+    expect(q.total).toBe(3);
+    q.release('a');
+    expect(q.countFor('a')).toBe(1);
+    expect(q.admit('c')).toBe('ok');
+    q.release('nobody'); // unknown: no effect
+    expect(q.total).toBe(3);
+  });
+
+  it('userQuota 0 means unlimited', () => {
+    const q = new Quota({ capacity: 100, userQuota: 0 });
+    for (let i = 0; i < 100; i++) expect(q.admit('a')).toBe('ok');
+    expect(q.admit('a')).toBe('capacity');
+  });
+});
+
+describe('takeTokens (bandwidth token bucket)', () => {
+  it('allows a burst of one second, then the rate', () => {
+    const s = { bucketTokens: 1000, bucketAt: 0 };
+    expect(takeTokens(s, 600, 0, 1000)).toBe(true);
+    expect(takeTokens(s, 600, 0, 1000)).toBe(false); // 400 left
+    expect(takeTokens(s, 400, 0, 1000)).toBe(true);
+    expect(takeTokens(s, 100, 50, 1000)).toBe(false); // 50 ms refilled 50 tokens only
+    expect(takeTokens(s, 100, 100, 1000)).toBe(true); // 100 ms: 100 tokens
+  });
+
+  it('refills at the rate and caps at one second', () => {
+    const s = { bucketTokens: 0, bucketAt: 0 };
+    expect(takeTokens(s, 100, 50, 1000)).toBe(false); // 50 tokens
+    expect(takeTokens(s, 100, 100, 1000)).toBe(true); // 100 tokens
+    expect(takeTokens(s, 1, 100, 1000)).toBe(false);
+    expect(takeTokens(s, 1000, 60_000, 1000)).toBe(true); // capped at 1000
+    expect(takeTokens(s, 1, 60_000, 1000)).toBe(false);
+  });
+});
