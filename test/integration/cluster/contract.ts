@@ -60,7 +60,7 @@ export function clusterStoreContract(name: string, open: () => Promise<ContractH
 
     it('expires a record when its heartbeats stop, keeps one that beats', async () => {
       await h.a.heartbeat(relay('quiet', 'pop-a'), 300);
-      const beat = () => h.a.heartbeat(relay('alive', 'pop-a'), 300);
+      const beat = () => h.a.heartbeat(relay('alive', 'pop-a'), 1000);
       await beat();
       const timer = setInterval(() => void beat(), 50);
       try {
