@@ -102,7 +102,7 @@ export async function deleteNamespace(name: string): Promise<void> {
     }
   }
   if (pids.length > 0) {
-    await waitFor(`processes in netns ${name} to exit`, () => pids.every((p) => !alive(p)) || undefined, 5_000, 20);
+    await waitFor(`processes in netns ${name} to exit`, () => pids.every((p) => !processAlive(p)) || undefined, 5_000, 20);
   }
   await sh('ip', ['netns', 'del', name], { allowFail: true });
   if (await namespaceExists(name)) throw new AnyturnError('ATN_ERR_LAB_SETUP', `netns ${name} could not be deleted`);
@@ -185,7 +185,7 @@ export async function waitFor<T>(
 }
 
 /** True while the process exists and is not a zombie (a zombie is gone for our purposes). */
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {
