@@ -12,6 +12,8 @@
 //   {id, cmd:'allocate', server:{address,port}, username, password, count, concurrency, release, expectMi}
 //   {id, cmd:'hold', server:{address,port}, username, password, count}      allocations kept open (load)
 //   {id, cmd:'release-held'}
+//   {id, cmd:'binding', server:{address,port}}                               one STUN Binding (MAX_SENDS tries)
+//   {id, cmd:'fetch', url, method?}                                           HTTP from inside the namespace
 //   {id, cmd:'flood', target:{address,port}, sources:[ip...], portsPerSource, packets, rate, kind, graceMs}
 //   {id, cmd:'exit'}
 import dgram from 'node:dgram';
@@ -324,6 +326,25 @@ async function handle(cmd) {
       return releaseHeld();
     case 'flood':
       return flood(cmd);
+    case 'binding': {
+      const sock = new Socket('0.0.0.0');
+      await sock.bind();
+      const tid = newTransactionId();
+      const started = Date.now();
+      const r = await sock.transact(new StunWriter().reset(Method.Binding, StunClass.Request, tid).toBuffer(), tid, cmd.server);
+      sock.close();
+      if (r.timeout) return { ok: false };
+      const mapped = readXorAddress(r.msg, Attr.XOR_MAPPED_ADDRESS);
+      return { ok: r.msg.cls === StunClass.SuccessResponse, mapped: mapped && `${mapped.address}:${mapped.port}`, ms: Date.now() - started };
+    }
+    case 'fetch': {
+      try {
+        const res = await fetch(cmd.url, { method: cmd.method ?? 'GET', signal: AbortSignal.timeout(cmd.timeoutMs ?? 2000) });
+        return { status: res.status, text: await res.text() };
+      } catch (err) {
+        return { status: 0, text: String(err) };
+      }
+    }
     case 'exit':
       setImmediate(() => process.exit(0));
       return {};
