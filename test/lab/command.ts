@@ -21,6 +21,7 @@ const FLAGS = {
   relays: { type: 'string', arg: 'stub|anyturn', help: 'up: start a relay in every relay namespace' },
   'relay-arg': { type: 'string', repeatable: true, arg: 'ARG', help: 'up: extra argument for `anyturn relay`' },
   agent: { type: 'boolean', help: 'up: start `anyturn agent` in every PoP router' },
+  ipv6: { type: 'boolean', help: 'up: relays and agent also serve/map G6 (the lab is always dual-stack)' },
   json: { type: 'boolean', help: 'status: print JSON' },
 } as const satisfies FlagsSpec;
 
@@ -52,8 +53,9 @@ export async function run(argv: string[]): Promise<number> {
       });
       try {
         if (relays || flags.agent) mkdirSync(stateDir, { recursive: true });
-        if (relays) await startRelays(lab, relays, (flags['relay-arg'] as string[] | undefined) ?? [], stateDir);
-        if (flags.agent) await startAgents(lab, stateDir);
+        const ipv6 = flags.ipv6 === true;
+        if (relays) await startRelays(lab, relays, (flags['relay-arg'] as string[] | undefined) ?? [], stateDir, ipv6);
+        if (flags.agent) await startAgents(lab, stateDir, ipv6);
       } catch (err) {
         await labDown(prefix);
         rmSync(stateDir, { recursive: true, force: true });
@@ -91,11 +93,12 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function describe(lab: Lab): string {
-  const lines = [`lab '${lab.prefix}' is up; anycast G = ${lab.anycast}`];
-  for (const c of lab.clients) lines.push(`  client ${c.ns}: ${c.address}`);
+  const lines = [`lab '${lab.prefix}' is up; anycast G = ${lab.anycast}, G6 = ${lab.anycast6}`];
+  for (const c of lab.clients) lines.push(`  client ${c.ns}: ${c.address} ${c.address6}`);
   for (const p of lab.pops) {
-    lines.push(`  ${p.name} router ${p.ns}: lan ${p.lanDev} ${p.lanAddress}/${p.lanPrefix}, broadcast next hop ${p.broadcastNextHop}`);
-    for (const r of p.relays) lines.push(`    relay ${r.id} ${r.ns}: ${r.address} (+ ${lab.anycast} on lo)`);
+    lines.push(`  ${p.name} router ${p.ns}: lan ${p.lanDev} ${p.lanAddress}/${p.lanPrefix} ${p.lanAddress6}/64, `
+      + `broadcast next hops ${p.broadcastNextHop} ${p.broadcastNextHop6}`);
+    for (const r of p.relays) lines.push(`    relay ${r.id} ${r.ns}: ${r.address} ${r.address6} (+ G, G6 on lo)`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -119,22 +122,23 @@ function udpListening(ns: string, address: string, port: number): Promise<true> 
   }, 15_000, 100);
 }
 
-async function startRelays(lab: Lab, kind: 'stub' | 'anyturn', relayArgs: string[], stateDir: string): Promise<void> {
+async function startRelays(lab: Lab, kind: 'stub' | 'anyturn', relayArgs: string[], stateDir: string, ipv6: boolean): Promise<void> {
   const relays = lab.pops.flatMap((pop) => pop.relays.map((r) => ({ pop, r })));
   for (const { pop, r } of relays) {
     const args = kind === 'stub'
-      ? [stunResponderBin(), '--name', r.id, '--udp', `${r.address}:3478`, '--udp', `${lab.anycast}:3478`,
-        '--tcp', `${r.address}:3478`, '--tcp', `${lab.anycast}:3478`]
-      : [anyturnBin(), 'relay', '--listen', r.address, '--anycast', lab.anycast, '--id', r.id, '--pop', pop.name, ...relayArgs];
+      ? [stunResponderBin(), '--name', r.id, ...[r.address, lab.anycast, `[${r.address6}]`, `[${lab.anycast6}]`]
+        .flatMap((a) => ['--udp', `${a}:3478`, '--tcp', `${a}:3478`])]
+      : [anyturnBin(), 'relay', '--listen', r.address, '--anycast', lab.anycast,
+        ...(ipv6 ? ['--listen', r.address6, '--anycast', lab.anycast6] : []), '--id', r.id, '--pop', pop.name, ...relayArgs];
     detached(r.ns, args, join(stateDir, `${r.id}.log`));
   }
   await Promise.all(relays.map(({ r }) => udpListening(r.ns, r.address, 3478)));
 }
 
-async function startAgents(lab: Lab, stateDir: string): Promise<void> {
+async function startAgents(lab: Lab, stateDir: string, ipv6: boolean): Promise<void> {
   for (const pop of lab.pops) {
     const config = join(stateDir, `agent-${pop.name}.yaml`);
-    writeFileSync(config, agentConfigYaml(lab, pop, { healthInterval: 500, healthTimeout: 400, healthFailures: 3, reconcileInterval: 5000 }));
+    writeFileSync(config, agentConfigYaml(lab, pop, { healthInterval: 500, healthTimeout: 400, healthFailures: 3, reconcileInterval: 5000, ipv6 }));
     detached(pop.ns, [anyturnBin(), 'agent', '--config', config], join(stateDir, `agent-${pop.name}.log`));
   }
   // The broadcast route in the agent's table is there as soon as its first pass ran.

@@ -9,7 +9,8 @@
  *
  * Every namespace is named `<prefix>…`, every interface lives inside one of them, so
  * deleting the namespaces with the prefix removes exactly the lab. PoP k (1-based) uses
- * transit 10.255.0.(4k-3)/30 (inet side) and LAN 10.9.(8+k).0/24; `pops: 2` is the
+ * transit 10.255.0.(4k-3)/30 (inet side) and LAN 10.9.(8+k).0/24, and in IPv6 transit
+ * fd00:255:0:k::/64 and LAN fd00:9:k::/64 (G6 = 2001:2::1, clients fd00:0:i::2); `pops: 2` is the
  * start of the two-PoP (BGP) lab: the inet router's static route to G points at pop1
  * unless `staticAnycast` is false (then BGP puts it there).
  */
@@ -17,6 +18,8 @@ import { AnyturnError } from '../../src/errors.js';
 import { addAddress, addNamespace, addVeth, deleteNamespace, listNamespaces, namespacePids, sh, sysctl } from './netns.js';
 
 export const LAB_ANYCAST = '198.18.0.1';
+/** IPv6 anycast address (RFC 5180 benchmarking range). */
+export const LAB_ANYCAST6 = '2001:2::1';
 export const DEFAULT_PREFIX = 'atlab-';
 
 export interface LabOptions {
@@ -34,6 +37,8 @@ export interface LabClient {
   ns: string;
   address: string;
   gateway: string;
+  address6: string;
+  gateway6: string;
 }
 export interface LabRelay {
   /** Cluster-wide relay id, e.g. `pop1-r2`. */
@@ -41,6 +46,7 @@ export interface LabRelay {
   ns: string;
   /** Unicast LAN address. */
   address: string;
+  address6: string;
   dev: string;
   /** Bridge port on the PoP router. */
   port: string;
@@ -55,10 +61,15 @@ export interface LabPop {
   /** The LAN as a CIDR (`10.9.9.0/24`). */
   lanNetwork: string;
   broadcastNextHop: string;
+  lanAddress6: string;
+  lanNetwork6: string;
+  broadcastNextHop6: string;
   uplinkDev: string;
   uplinkAddress: string;
+  uplinkAddress6: string;
   /** The inet router's address on this PoP's transit link. */
   peerAddress: string;
+  peerAddress6: string;
   /** The inet router's interface towards this PoP. */
   peerDev: string;
   relays: LabRelay[];
@@ -66,6 +77,7 @@ export interface LabPop {
 export interface Lab {
   prefix: string;
   anycast: string;
+  anycast6: string;
   inet: { ns: string };
   clients: LabClient[];
   pops: LabPop[];
@@ -84,16 +96,20 @@ export function labLayout(options: LabOptions): Lab {
   return {
     prefix,
     anycast: LAB_ANYCAST,
+    anycast6: LAB_ANYCAST6,
     inet: { ns: `${prefix}inet` },
     clients: Array.from({ length: clients }, (_, i) => ({
       name: `c${i + 1}`,
       ns: `${prefix}c${i + 1}`,
       address: `10.0.${i + 1}.2`,
       gateway: `10.0.${i + 1}.1`,
+      address6: `fd00:0:${i + 1}::2`,
+      gateway6: `fd00:0:${i + 1}::1`,
     })),
     pops: Array.from({ length: pops }, (_, k) => {
       const name = `pop${k + 1}`;
       const lan = `10.9.${9 + k}`;
+      const lan6 = `fd00:9:${k + 1}:`;
       return {
         name,
         ns: `${prefix}${name}`,
@@ -102,14 +118,20 @@ export function labLayout(options: LabOptions): Lab {
         lanPrefix: 24,
         lanNetwork: `${lan}.0/24`,
         broadcastNextHop: `${lan}.254`,
+        lanAddress6: `${lan6}:1`,
+        lanNetwork6: `${lan6}:/64`,
+        broadcastNextHop6: `${lan6}:fe`,
         uplinkDev: 'up0',
         uplinkAddress: `10.255.0.${4 * k + 2}`,
         peerAddress: `10.255.0.${4 * k + 1}`,
+        uplinkAddress6: `fd00:255:0:${k + 1}::2`,
+        peerAddress6: `fd00:255:0:${k + 1}::1`,
         peerDev: name,
         relays: Array.from({ length: relaysPerPop }, (_, i) => ({
           id: `${name}-r${i + 1}`,
           ns: `${prefix}${name}-r${i + 1}`,
           address: `${lan}.${11 + i}`,
+          address6: `${lan6}:${11 + i}`,
           dev: 'eth0',
           port: `r${i + 1}`,
         })),
@@ -158,15 +180,20 @@ async function build(lab: Lab, staticAnycast: boolean): Promise<void> {
     await addAddress(c.ns, 'eth0', `${c.address}/24`);
     await addAddress(inet, c.name, `${c.gateway}/24`);
     await sh('ip', ['-n', c.ns, 'route', 'add', 'default', 'via', c.gateway]);
+    await addAddress6(c.ns, 'eth0', `${c.address6}/64`);
+    await addAddress6(inet, c.name, `${c.gateway6}/64`);
+    await sh('ip', ['-n', c.ns, '-6', 'route', 'add', 'default', 'via', c.gateway6]);
   }));
 
   await Promise.all(lab.pops.map((pop) => buildPop(lab, pop)));
 
   for (const pop of lab.pops) {
     await sh('ip', ['-n', inet, 'route', 'add', pop.lanNetwork, 'via', pop.uplinkAddress]);
+    await sh('ip', ['-n', inet, '-6', 'route', 'add', pop.lanNetwork6, 'via', pop.uplinkAddress6]);
   }
   if (staticAnycast) {
     await sh('ip', ['-n', inet, 'route', 'add', `${lab.anycast}/32`, 'via', lab.pops[0].uplinkAddress]);
+    await sh('ip', ['-n', inet, '-6', 'route', 'add', `${lab.anycast6}/128`, 'via', lab.pops[0].uplinkAddress6]);
   }
 }
 
@@ -176,9 +203,13 @@ async function buildPop(lab: Lab, pop: LabPop): Promise<void> {
   await addAddress(pop.ns, pop.uplinkDev, `${pop.uplinkAddress}/30`);
   await addAddress(lab.inet.ns, pop.peerDev, `${pop.peerAddress}/30`);
   await sh('ip', ['-n', pop.ns, 'route', 'add', 'default', 'via', pop.peerAddress]);
+  await addAddress6(pop.ns, pop.uplinkDev, `${pop.uplinkAddress6}/64`);
+  await addAddress6(lab.inet.ns, pop.peerDev, `${pop.peerAddress6}/64`);
+  await sh('ip', ['-n', pop.ns, '-6', 'route', 'add', 'default', 'via', pop.peerAddress6]);
 
   await sh('ip', ['-n', pop.ns, 'link', 'add', 'name', pop.lanDev, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
   await addAddress(pop.ns, pop.lanDev, `${pop.lanAddress}/${pop.lanPrefix}`);
+  await addAddress6(pop.ns, pop.lanDev, `${pop.lanAddress6}/64`);
 
   await Promise.all(pop.relays.map(async (r) => {
     await sysctl(r.ns, 'net.ipv4.conf.all.arp_ignore', 1);
@@ -190,11 +221,21 @@ async function buildPop(lab: Lab, pop: LabPop): Promise<void> {
     await addAddress(r.ns, r.dev, `${r.address}/${pop.lanPrefix}`);
     await sh('ip', ['-n', r.ns, 'addr', 'add', `${lab.anycast}/32`, 'dev', 'lo']);
     await sh('ip', ['-n', r.ns, 'route', 'add', 'default', 'via', pop.lanAddress]);
+    await addAddress6(r.ns, r.dev, `${r.address6}/64`);
+    await sh('ip', ['-n', r.ns, '-6', 'addr', 'add', `${lab.anycast6}/128`, 'dev', 'lo', 'nodad']);
+    await sh('ip', ['-n', r.ns, '-6', 'route', 'add', 'default', 'via', pop.lanAddress6]);
   }));
+}
+
+/** An IPv6 address without duplicate address detection (usable at once), link up. */
+async function addAddress6(ns: string, dev: string, cidr: string): Promise<void> {
+  await sh('ip', ['-n', ns, '-6', 'addr', 'add', cidr, 'dev', dev, 'nodad']);
+  await sh('ip', ['-n', ns, 'link', 'set', 'dev', dev, 'up']);
 }
 
 async function routerSysctls(ns: string): Promise<void> {
   await sysctl(ns, 'net.ipv4.ip_forward', 1);
+  await sysctl(ns, 'net.ipv6.conf.all.forwarding', 1);
   await sysctl(ns, 'net.ipv4.conf.all.rp_filter', 0);
   await sysctl(ns, 'net.ipv4.conf.default.rp_filter', 0);
 }
@@ -250,6 +291,8 @@ export interface AgentConfigOptions {
   healthTimeout?: number;
   healthFailures?: number;
   reconcileInterval?: number;
+  /** Also map the IPv6 anycast address (relays' address6, broadcast-next-hop6). */
+  ipv6?: boolean;
   extra?: Record<string, unknown>;
 }
 
@@ -260,9 +303,10 @@ export function agentConfigYaml(lab: Lab, pop: LabPop, opts: AgentConfigOptions 
     `pop: ${pop.name}`,
     `lan-interface: ${pop.lanDev}`,
     `broadcast-next-hop: ${pop.broadcastNextHop}`,
-    `anycast: [${lab.anycast}]`,
+    `anycast: [${lab.anycast}${opts.ipv6 ? `, '${lab.anycast6}'` : ''}]`,
+    ...(opts.ipv6 ? [`broadcast-next-hop6: '${pop.broadcastNextHop6}'`] : []),
     'relays:',
-    ...relays.map((r) => `  - { id: ${r.id}, address: ${r.address} }`),
+    ...relays.map((r) => `  - { id: ${r.id}, address: ${r.address}${opts.ipv6 ? `, address6: '${r.address6}'` : ''} }`),
     `health-interval: ${opts.healthInterval ?? 200}`,
     `health-timeout: ${opts.healthTimeout ?? 150}`,
     `health-failures: ${opts.healthFailures ?? 2}`,

@@ -23,13 +23,13 @@ beforeAll(async () => {
   const pop = lab.pops[0];
   for (const r of pop.relays) {
     relays.push(await startStunResponder(r.ns, r.id, {
-      udp: [`${r.address}:3478`, `${lab.anycast}:3478`],
-      tcp: [`${lab.anycast}:3478`],
+      udp: [`${r.address}:3478`, `${lab.anycast}:3478`, `[${lab.anycast6}]:3478`],
+      tcp: [`${lab.anycast}:3478`, `[${lab.anycast6}]:3478`],
     }));
   }
   dir = mkdtempSync(join(tmpdir(), 'atnl-delivery-'));
   const config = join(dir, 'agent.yaml');
-  writeFileSync(config, agentConfigYaml(lab, pop));
+  writeFileSync(config, agentConfigYaml(lab, pop, { ipv6: true }));
   const agent = startAnyturn(pop.ns, 'agent --once', ['agent', '--config', config, '--once', '--log-level', 'warn']);
   expect(await agent.exit()).toBe(0);
   expect(agent.events.at(-1)).toMatchObject({ summary: 'once', failed: 0, healthy: pop.relays.map((r) => r.id) });
@@ -41,16 +41,23 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('PoP LAN delivery through the agent\'s mapping', () => {
+describe.each([
+  { family: 'IPv4', g: () => lab.anycast, udp: 'udp4', client: /^10\.0\.1\.2:\d+$/ },
+  { family: 'IPv6', g: () => lab.anycast6, udp: 'udp6', client: /^fd00:0:1::2:\d+$/ },
+])('PoP LAN delivery through the agent\'s mapping ($family)', ({ g, udp, client }) => {
+  const G = () => JSON.stringify(g());
+  /** How the responder names the socket it got the datagram on (`address:port`, no brackets). */
+  const local = () => `${g()}:3478`;
+
   it('delivers one UDP datagram to G:3478 to all three relays, on G', async () => {
     const payload = `bcast-${randomBytes(6).toString('hex')}`;
     await nodeIn(lab.clients[0].ns, `
       import { createSocket } from 'node:dgram';
-      const s = createSocket('udp4');
-      s.send(Buffer.from(${JSON.stringify(payload)}), 3478, ${JSON.stringify(lab.anycast)}, (err) => { s.close(); if (err) throw err; });
+      const s = createSocket('${udp}');
+      s.send(Buffer.from(${JSON.stringify(payload)}), 3478, ${G()}, (err) => { s.close(); if (err) throw err; });
     `);
     const got = await Promise.all(relays.map((r) => r.waitForEvent(`datagram ${payload}`, (e) => e.event === 'udp' && e.text === payload, 5_000)));
-    for (const e of got) expect(e).toMatchObject({ local: `${lab.anycast}:3478`, from: expect.stringMatching(/^10\.0\.1\.2:\d+$/) });
+    for (const e of got) expect(e).toMatchObject({ local: local(), from: expect.stringMatching(client) });
     // Exactly once each: one frame, flooded once by the bridge.
     for (const r of relays) expect(r.events.filter((e) => e.text === payload)).toHaveLength(1);
   });
@@ -60,15 +67,15 @@ describe('PoP LAN delivery through the agent\'s mapping', () => {
       import { createSocket } from 'node:dgram';
       import { randomBytes } from 'node:crypto';
       const req = Buffer.alloc(20); req.writeUInt16BE(1, 0); req.writeUInt32BE(0x2112a442, 4); randomBytes(12).copy(req, 8);
-      const s = createSocket('udp4'); const from = [];
+      const s = createSocket('${udp}'); const from = [];
       const deadline = setTimeout(() => { console.log(JSON.stringify(from)); process.exit(0); }, 5000);
       s.on('message', (m, r) => {
         if (m.readUInt16BE(0) === 0x0101 && m.subarray(8, 20).equals(req.subarray(8, 20))) from.push(r.address + ':' + r.port);
         if (from.length === 3) { clearTimeout(deadline); console.log(JSON.stringify(from)); process.exit(0); }
       });
-      s.send(req, 3478, ${JSON.stringify(lab.anycast)});
+      s.send(req, 3478, ${G()});
     `);
-    expect(JSON.parse(out)).toEqual([`${lab.anycast}:3478`, `${lab.anycast}:3478`, `${lab.anycast}:3478`]);
+    expect(JSON.parse(out)).toEqual([local(), local(), local()]);
   });
 
   it('takes each TCP connection to G:3478 to exactly one relay, spread by the L4 hash', async () => {
@@ -76,7 +83,7 @@ describe('PoP LAN delivery through the agent\'s mapping', () => {
     const out = await nodeIn(lab.clients[0].ns, `
       import { connect } from 'node:net';
       const one = () => new Promise((resolve, reject) => {
-        const c = connect(3478, ${JSON.stringify(lab.anycast)}); let data = '';
+        const c = connect(3478, ${G()}); let data = '';
         c.on('data', (d) => { data += d; }); c.on('end', () => resolve(data.trim())); c.on('error', reject);
       });
       const names = [];

@@ -31,7 +31,7 @@ function bindingFrom(ns: string, ip: string): Promise<string> {
     import { createSocket } from 'node:dgram';
     import { randomBytes } from 'node:crypto';
     const req = Buffer.alloc(20); req.writeUInt16BE(1, 0); req.writeUInt32BE(0x2112a442, 4); randomBytes(12).copy(req, 8);
-    const s = createSocket('udp4');
+    const s = createSocket(${JSON.stringify(ip.includes(':') ? 'udp6' : 'udp4')});
     const deadline = setTimeout(() => { console.log('timeout'); process.exit(0); }, 3000);
     s.on('message', (m, r) => {
       if (m.readUInt16BE(0) !== 0x0101 || !m.subarray(8, 20).equals(req.subarray(8, 20))) return;
@@ -93,7 +93,7 @@ describe('anyturn lab (CLI)', () => {
 });
 
 describe('lab topology (library)', () => {
-  it('builds two PoPs whose relays are reachable from the clients by unicast, with G on lo', async () => {
+  it('builds two dual-stack PoPs whose relays are reachable from the clients by unicast, with G and G6 on lo', async () => {
     await labDown(LIB_PREFIX);
     const lab = await labUp({ prefix: LIB_PREFIX, pops: 2, relaysPerPop: 2 });
     expect(lab.pops.map((p) => p.lanNetwork)).toEqual(['10.9.9.0/24', '10.9.10.0/24']);
@@ -104,6 +104,7 @@ describe('lab topology (library)', () => {
         const lo = await ipJson(r.ns, ['addr', 'show', 'dev', 'lo']);
         const addrs = (lo[0].addr_info as { local: string }[]).map((a) => a.local);
         expect(addrs).toContain(lab.anycast);
+        expect(addrs).toContain(lab.anycast6);
         for (const key of ['all', 'eth0']) {
           expect((await sh('sysctl', ['-n', `net.ipv4.conf.${key}.arp_ignore`], { ns: r.ns })).stdout.trim()).toBe('1');
           expect((await sh('sysctl', ['-n', `net.ipv4.conf.${key}.arp_announce`], { ns: r.ns })).stdout.trim()).toBe('2');
@@ -112,9 +113,12 @@ describe('lab topology (library)', () => {
     }
 
     const targets = [lab.pops[0].relays[1], lab.pops[1].relays[0]];
-    for (const r of targets) started.push(await startStunResponder(r.ns, r.id, { udp: [`${r.address}:3478`] }));
+    for (const r of targets) started.push(await startStunResponder(r.ns, r.id, { udp: [`${r.address}:3478`, `[${r.address6}]:3478`] }));
     for (const client of lab.clients) {
-      for (const r of targets) expect(await bindingFrom(client.ns, r.address)).toBe(`${r.address}:3478`);
+      for (const r of targets) {
+        expect(await bindingFrom(client.ns, r.address)).toBe(`${r.address}:3478`);
+        expect(await bindingFrom(client.ns, r.address6)).toBe(`${r.address6}:3478`);
+      }
     }
     // The inet router sends G to pop1 (static, until BGP does it).
     const route = await ipJson(lab.inet.ns, ['route', 'get', lab.anycast]);
