@@ -1,0 +1,158 @@
+/**
+ * Wiring of the anycast parts for the daemon (relay/daemon.ts): from the relay config slice to a ready
+ * AnycastResponder with its load monitor, rate limiter, drain state and metrics. Wiring only, no packet handling.
+ *
+ *   const anycast = config.anycast.length > 0
+ *     ? createAnycast(config, { credentials, nonces, clock, log, registry, metrics, allocations: () => turn.allocationCount })
+ *     : undefined;
+ *   const turn = new TurnServer(options, { ..., anycast: anycast?.responder });
+ *   // listeners: for each G of config.anycast, UDP (and TCP, TLS) on G:port with role 'anycast'
+ *   // drain: anycast.drain.drain() / undrain() from SIGUSR1 / SIGUSR2 / POST /drain, /undrain
+ *   // close: anycast.close()
+ *
+ * ALTERNATE-SERVER addresses come from the unicast listeners: per family, the first specific (non-wildcard)
+ * --listen address with --port for UDP and TCP, --tls-port for TLS.
+ */
+import type { Registry } from 'prom-client';
+import type { CredentialStore } from '../../src/auth/credential-store.js';
+import type { NonceService } from '../../src/auth/nonce.js';
+import type { Clock } from '../../src/clock.js';
+import type { Logger } from '../../src/log.js';
+import type { RelayMetrics } from '../metrics.js';
+import { familyOf } from '../turn/five-tuple.js';
+import type { Timers } from './delay-queue.js';
+import { DrainState } from './drain.js';
+import { LoadMonitor } from './load-monitor.js';
+import { AnycastMetrics, registerAnycastMetrics } from './metrics.js';
+import type { RaceCurve } from './race-delay.js';
+import { DEFAULT_RATE_LIMIT_OPTIONS, SourceRateLimiter } from './rate-limit.js';
+import { AnycastResponder, type RaceMode, type RedirectMode } from './responder.js';
+import type { AlternateServers, RelayDirectory } from './single-responder.js';
+
+/** The part of RelayConfig (src/config/schema.ts) the anycast responder needs. */
+export interface AnycastConfig {
+  readonly id: string;
+  readonly realm: string;
+  readonly listen: readonly string[];
+  readonly port: number;
+  readonly tcp: boolean;
+  readonly tlsPort: number | undefined;
+  readonly capacity: number;
+  readonly linkCapacity: number;
+  readonly redirect: RedirectMode;
+  readonly race: RaceMode;
+  readonly raceMaxDelay: number;
+  readonly raceCurve: RaceCurve;
+  readonly anycastRate: number;
+}
+
+export interface AnycastSetupDeps {
+  credentials: CredentialStore;
+  nonces: NonceService;
+  clock: Clock;
+  log: Logger;
+  /** The daemon's prom-client registry (the anyturn_anycast_* and anyturn_load_* metrics go there). */
+  registry: Registry;
+  /** The relay's counters: relayed bytes for the bandwidth component. */
+  metrics: RelayMetrics;
+  /** Live allocations (TurnServer.allocationCount; a closure because the TurnServer is made after this). */
+  allocations: () => number;
+  /** Required with --race single (the cluster's relay registry); optional otherwise. */
+  directory?: RelayDirectory;
+  timers?: Timers;
+}
+
+export interface AnycastSetup {
+  readonly responder: AnycastResponder;
+  readonly drain: DrainState;
+  readonly load: LoadMonitor;
+  readonly limiter: SourceRateLimiter;
+  readonly metrics: AnycastMetrics;
+  readonly alternates: AlternateServers;
+  /** Stops the load sampling and drops pending answers; idempotent. */
+  close(): void;
+}
+
+const isWildcard = (ip: string): boolean => ip === '0.0.0.0' || ip.replace(/[:0]/g, '') === '';
+
+/** ALTERNATE-SERVER per transport and family, from the unicast listeners. */
+export function alternatesFrom(config: Pick<AnycastConfig, 'listen' | 'port' | 'tcp' | 'tlsPort'>): AlternateServers {
+  const out: AlternateServers = {};
+  for (const family of [4, 6] as const) {
+    const address = config.listen.find((a) => familyOf(a) === family && !isWildcard(a));
+    if (address === undefined) continue;
+    out[`udp${family}`] = { family, address, port: config.port };
+    if (config.tcp) out[`tcp${family}`] = { family, address, port: config.port };
+    if (config.tlsPort !== undefined) out[`tls${family}`] = { family, address, port: config.tlsPort };
+  }
+  return out;
+}
+
+export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): AnycastSetup {
+  const log = deps.log.child({ component: 'anycast' });
+  const relayMetrics = deps.metrics;
+  const load = new LoadMonitor(
+    { capacity: config.capacity, linkCapacity: config.linkCapacity },
+    {
+      sources: {
+        allocations: deps.allocations,
+        relayedBytes: () => ({
+          received: relayMetrics.clientReceivedBytes + relayMetrics.peerReceivedBytes,
+          sent: relayMetrics.clientSentBytes + relayMetrics.peerSentBytes,
+        }),
+      },
+      clock: deps.clock,
+      timers: deps.timers,
+    },
+  ).start();
+  const limiter = new SourceRateLimiter(
+    { ...DEFAULT_RATE_LIMIT_OPTIONS, perSourceRate: config.anycastRate, perSourceBurst: 2 * config.anycastRate },
+    deps.clock,
+  );
+  const drain = new DrainState();
+  const metrics = new AnycastMetrics();
+  const alternates = alternatesFrom(config);
+  if (Object.keys(alternates).length === 0) {
+    log.warn('no specific unicast --listen address: Allocates on the anycast address cannot be redirected');
+  }
+  const responder = new AnycastResponder(
+    {
+      realm: config.realm,
+      redirect: config.redirect,
+      race: config.race,
+      raceMaxDelayMs: config.raceMaxDelay,
+      raceCurve: config.raceCurve,
+      relayId: config.id,
+      alternates,
+    },
+    {
+      credentials: deps.credentials,
+      nonces: deps.nonces,
+      clock: deps.clock,
+      log,
+      load,
+      drain,
+      limiter,
+      metrics,
+      directory: deps.directory,
+      timers: deps.timers,
+    },
+  );
+  registerAnycastMetrics(deps.registry, { metrics, load, drain, pending: () => responder.pending });
+  drain.on('changed', (draining) => log.info({ draining }, draining ? 'draining: silent on the anycast address' : 'draining ended'));
+  let closed = false;
+  return {
+    responder,
+    drain,
+    load,
+    limiter,
+    metrics,
+    alternates,
+    close() {
+      if (closed) return;
+      closed = true;
+      load.close();
+      responder.close();
+    },
+  };
+}
