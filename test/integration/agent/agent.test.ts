@@ -190,4 +190,24 @@ describe('anyturn agent (LAN side)', () => {
     const second = await agentOnce('--teardown');
     expect(second.summary.changes).toBe(0);
   });
+
+  it('never replaces an operator\'s route that holds the same key: the add fails, is reported, and the route stays', async () => {
+    const ns = pop.ns;
+    await sh('ip', ['-n', ns, 'route', 'add', `${lab.anycast}/32`, 'via', '10.9.9.50', 'dev', 'lan']);
+    const operator = (await dumpRouting(ns)).routes.find((r) => (r as { dst: string }).dst === lab.anycast);
+    const { code, summary } = await agentOnce();
+    expect(code).toBe(1);
+    expect(summary.failed).toBe(1);
+    expect(summary.ops).toContain(`FAILED add route ${lab.anycast}/32 table 254`);
+    expect(summary.errors[0]).toMatch(/File exists/);
+    const routes = (await dumpRouting(ns)).routes.filter((r) => (r as { dst: string }).dst === lab.anycast);
+    expect(routes).toContainEqual(operator);
+    expect(routes).toContainEqual(expect.objectContaining({ table: '100', protocol: '250' }));
+
+    const { code: down } = await agentOnce('--teardown');
+    expect(down).toBe(0);
+    expect((await dumpRouting(ns)).routes.filter((r) => (r as { dst: string }).dst === lab.anycast)).toEqual([operator]);
+    await sh('ip', ['-n', ns, 'route', 'del', `${lab.anycast}/32`, 'via', '10.9.9.50', 'dev', 'lan']);
+    expect(await dumpRouting(ns)).toEqual(operatorBaseline);
+  });
 });
