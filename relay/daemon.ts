@@ -1,0 +1,197 @@
+/**
+ * The relay daemon's wiring: from a validated RelayConfig to running parts. Each part gets its typed slice of
+ * the config and its dependencies; nothing here handles a packet.
+ *
+ *   Registry + RelayMetrics + StreamMetrics ─┐
+ *   Credentials (StaticUsers, RestSecrets) ──┼─> TurnServer ─> UdpListener / TcpListener / TlsListener per --listen
+ *   NonceService (--nonce-key) ──────────────┘                 HttpServer (--metrics): /metrics /healthz /status
+ *
+ * Start-up is all or nothing: when one listener cannot bind, everything already started is closed again and the
+ * ATN_ERR_LISTEN_BIND error (naming the address) is thrown.
+ */
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Credentials, RestSecrets, StaticUsers, type CredentialStore } from '../src/auth/credential-store.js';
+import { NonceService } from '../src/auth/nonce.js';
+import { systemClock, type Clock } from '../src/clock.js';
+import type { RelayConfig } from '../src/config/schema.js';
+import type { Logger } from '../src/log.js';
+import { HttpServer, type ListenerStatus, type RelayStatus } from './http/server.js';
+import { StreamMetrics } from './listen/stream-metrics.js';
+import { TcpListener } from './listen/tcp.js';
+import { TlsListener } from './listen/tls.js';
+import { UdpListener } from './listen/udp.js';
+import { RelayMetrics } from './metrics.js';
+import { makeTestUser, type TestUser } from './startup-banner.js';
+import { familyOf } from './turn/five-tuple.js';
+import { TurnServer } from './turn/turn-server.js';
+import type { TurnOptions } from './turn/turn-options.js';
+
+/** Anything started by the daemon that can be closed (listeners, HTTP). */
+interface Listener {
+  readonly protocol: 'udp' | 'tcp' | 'tls';
+  readonly role: 'unicast' | 'anycast';
+  readonly localAddress: string;
+  readonly localPort: number;
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface RunningRelay {
+  readonly config: RelayConfig;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly turn: TurnServer;
+  readonly http: HttpServer | undefined;
+  /** Bound addresses, in start order. */
+  readonly listeners: readonly ListenerStatus[];
+  /** Set when no credentials were configured: the generated test user (see startup-banner.ts). */
+  readonly testUser: TestUser | undefined;
+  status(): RelayStatus;
+  /** Draining: /healthz turns 503; allocations carry on. */
+  setDraining(draining: boolean): void;
+  /** Idempotent: stops the listeners, ends every allocation, closes HTTP. */
+  close(): Promise<void>;
+}
+
+export interface DaemonDeps {
+  log: Logger;
+  clock?: Clock;
+}
+
+/** The TURN core's options from the relay config (one mapping, no re-validation). */
+export function turnOptionsFrom(config: RelayConfig, allowPeers: readonly string[]): TurnOptions {
+  return {
+    realm: config.realm,
+    software: config.software,
+    relayAddresses: config.relayIp,
+    minPort: config.minPort,
+    maxPort: config.maxPort,
+    capacity: config.capacity,
+    userQuota: config.userQuota,
+    maxBytesPerSecond: config.maxBps,
+    maxLifetimeSeconds: config.lifetimeMax,
+    defaultLifetimeSeconds: Math.min(600, config.lifetimeMax),
+    permissionLifetimeSeconds: 300,
+    channelLifetimeSeconds: 600,
+    allowPeers,
+    denyPeers: config.denyPeer,
+  };
+}
+
+const LOOPBACK_PEERS = ['127.0.0.0/8', '::1/128'];
+
+function isLoopback(address: string): boolean {
+  return familyOf(address) === 4 ? address.startsWith('127.') : address === '::1';
+}
+
+/**
+ * Peers allowed beyond the default policy. A relay whose relayed addresses are all loopback can only ever reach
+ * loopback peers, so (unless --allow-peer says otherwise) it allows them: that is what makes `npm start` on
+ * 127.0.0.1 usable. A relay on any real address keeps the default deny list.
+ */
+export function effectiveAllowPeers(config: RelayConfig): readonly string[] {
+  if (config.allowPeer.length > 0) return config.allowPeer;
+  return config.relayIp.every(isLoopback) ? LOOPBACK_PEERS : [];
+}
+
+export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise<RunningRelay> {
+  const log = deps.log;
+  const clock = deps.clock ?? systemClock;
+  const startedAt = clock.now();
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = new RelayMetrics(registry);
+  const streamMetrics = new StreamMetrics(registry);
+
+  const stores: CredentialStore[] = [];
+  let testUser: TestUser | undefined;
+  if (config.user.length > 0) stores.push(new StaticUsers([...config.user]));
+  if (config.authSecret.length > 0) stores.push(new RestSecrets([...config.authSecret]));
+  if (stores.length === 0) {
+    testUser = makeTestUser();
+    stores.push(new StaticUsers([testUser]));
+    log.warn({ user: testUser.name }, 'no --user or --auth-secret configured: serving a generated test user');
+  }
+  const credentials = new Credentials(stores);
+  const nonces = new NonceService({ key: config.nonceKey, ttlMs: config.nonceTtl * 1000, clock });
+
+  const allowPeers = effectiveAllowPeers(config);
+  if (allowPeers !== config.allowPeer) log.info({ allowPeers }, 'relayed addresses are loopback: loopback peers allowed');
+  const turn = new TurnServer(turnOptionsFrom(config, allowPeers), { credentials, nonces, clock, log, metrics });
+
+  const listeners: Listener[] = [];
+
+  let draining = false;
+  const listenerStatus = (): ListenerStatus[] =>
+    listeners.map((l) => ({ protocol: l.protocol, role: l.role, address: l.localAddress, port: l.localPort }));
+  const status = (): RelayStatus => ({
+    id: config.id,
+    pop: config.pop,
+    allocations: turn.allocationCount,
+    capacity: config.capacity,
+    listeners: listenerStatus(),
+    uptimeSeconds: Math.floor((clock.now() - startedAt) / 1000),
+    draining,
+    connections: { tcp: streamMetrics.open('tcp'), tls: streamMetrics.open('tls') },
+  });
+  const http =
+    config.metrics === undefined
+      ? undefined
+      : new HttpServer({ address: config.metrics.address, port: config.metrics.port }, { registry, status, log });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      http?.setReady(false);
+      await Promise.all(listeners.map((l) => l.close()));
+      turn.close();
+      await http?.close();
+    })();
+    return closing;
+  };
+
+  try {
+    createListeners(config, listeners, { turn, log, metrics, streamMetrics });
+    for (const listener of listeners) await listener.listen();
+    await http?.listen();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  http?.setReady(true);
+
+  return {
+    config,
+    log,
+    registry,
+    turn,
+    http,
+    listeners: listenerStatus(),
+    testUser,
+    status,
+    setDraining(value: boolean) {
+      draining = value;
+      http?.setDraining(value);
+    },
+    close,
+  };
+}
+
+/** One UDP (+ TCP, + TLS) listener per --listen address, unicast role. */
+function createListeners(
+  config: RelayConfig,
+  into: Listener[],
+  deps: { turn: TurnServer; log: Logger; metrics: RelayMetrics; streamMetrics: StreamMetrics },
+): void {
+  const { turn, log, metrics, streamMetrics } = deps;
+  const streamDeps = { sink: turn, log, metrics, streamMetrics };
+  for (const address of config.listen) {
+    into.push(new UdpListener({ address, port: config.port, role: 'unicast' }, { server: turn, log }));
+    if (config.tcp) into.push(new TcpListener({ address, port: config.port, role: 'unicast' }, streamDeps));
+    if (config.tlsPort !== undefined && config.tlsCert !== undefined && config.tlsKey !== undefined) {
+      const tls = { address, port: config.tlsPort, role: 'unicast' as const, certFile: config.tlsCert, keyFile: config.tlsKey };
+      into.push(new TlsListener(tls, streamDeps));
+    }
+  }
+}

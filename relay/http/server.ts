@@ -1,0 +1,178 @@
+/**
+ * The relay's HTTP side (`--metrics IP:PORT`), for operators and load balancers, never for clients:
+ *
+ *   GET  /metrics   Prometheus text (prom-client registry)
+ *   GET  /healthz   200 "ok" while every listener is up and the relay is not draining; 503 "starting",
+ *                   "draining" or "stopping" otherwise (a load balancer or the PoP agent takes it out)
+ *   GET  /status    JSON: id, pop, allocations, capacity, listeners, uptime, draining
+ *   POST /drain     start draining (when a drain control is wired); POST /undrain ends it
+ *
+ * Bind it to a management address: /drain has no authentication.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { AnyturnError } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
+import { familyOf } from '../turn/five-tuple.js';
+
+export interface ListenerStatus {
+  protocol: 'udp' | 'tcp' | 'tls';
+  role: 'unicast' | 'anycast';
+  address: string;
+  port: number;
+}
+
+export interface RelayStatus {
+  id: string;
+  pop: string;
+  allocations: number;
+  capacity: number;
+  listeners: ListenerStatus[];
+  uptimeSeconds: number;
+  draining: boolean;
+  /** Anything else a part wants to show (load score, connections, ...). */
+  [key: string]: unknown;
+}
+
+export interface DrainControl {
+  drain(): void;
+  undrain(): void;
+}
+
+export interface HttpServerOptions {
+  address: string;
+  port: number;
+}
+
+export interface HttpServerDeps {
+  registry: Registry;
+  status: () => RelayStatus;
+  log: Logger;
+  /** Wired to POST /drain and /undrain; absent = those answer 404. */
+  drain?: DrainControl;
+}
+
+type Health = 'starting' | 'ok' | 'draining' | 'stopping';
+
+export class HttpServer {
+  readonly #options: HttpServerOptions;
+  readonly #deps: HttpServerDeps;
+  readonly #log: Logger;
+  readonly #server: http.Server;
+  #ready = false;
+  #draining = false;
+  #stopping = false;
+  #localPort: number;
+
+  constructor(options: HttpServerOptions, deps: HttpServerDeps) {
+    this.#options = options;
+    this.#deps = deps;
+    this.#localPort = options.port;
+    this.#log = deps.log.child({ component: 'http', address: options.address, port: options.port });
+    this.#server = http.createServer((req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        this.#log.warn({ err }, 'HTTP request failed');
+        if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+        else res.destroy();
+      });
+    });
+    this.#server.keepAliveTimeout = 5_000;
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 15_000;
+  }
+
+  get localPort(): number {
+    return this.#localPort;
+  }
+
+  /** Listeners are up (true) or not yet / not any more (false). */
+  setReady(ready: boolean): void {
+    this.#ready = ready;
+  }
+
+  /** Draining: /healthz answers 503 so the relay is taken out of rotation; existing traffic carries on. */
+  setDraining(draining: boolean): void {
+    this.#draining = draining;
+  }
+
+  get health(): Health {
+    if (this.#stopping) return 'stopping';
+    if (this.#draining) return 'draining';
+    return this.#ready ? 'ok' : 'starting';
+  }
+
+  /** Binds; rejects with ATN_ERR_LISTEN_BIND naming the address. */
+  listen(): Promise<void> {
+    const { address, port } = this.#options;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        const where = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+        reject(new AnyturnError('ATN_ERR_LISTEN_BIND', `cannot bind HTTP ${where}: ${err.code ?? err.message}`, { cause: err }));
+      };
+      this.#server.once('error', onError);
+      this.#server.listen({ host: address, port, ipv6Only: familyOf(address) === 6, exclusive: true }, () => {
+        this.#server.off('error', onError);
+        this.#server.on('error', (err) => this.#log.warn({ err }, 'HTTP server error'));
+        const bound = this.#server.address();
+        if (bound !== null && typeof bound === 'object') this.#localPort = bound.port;
+        this.#log.info({ localPort: this.#localPort }, 'HTTP server ready');
+        resolve();
+      });
+    });
+  }
+
+  /** Idempotent: /healthz turns 503 at once, then the server closes (idle keep-alive connections too). */
+  close(): Promise<void> {
+    this.#stopping = true;
+    if (!this.#server.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    const method = req.method ?? 'GET';
+    const read = method === 'GET' || method === 'HEAD';
+    switch (path) {
+      case '/metrics': {
+        if (!read) return notAllowed(res, 'GET');
+        const body = await this.#deps.registry.metrics();
+        return send(res, 200, this.#deps.registry.contentType, body, method === 'HEAD');
+      }
+      case '/healthz': {
+        if (!read) return notAllowed(res, 'GET');
+        const health = this.health;
+        return send(res, health === 'ok' ? 200 : 503, 'text/plain; charset=utf-8', `${health}\n`, method === 'HEAD');
+      }
+      case '/status': {
+        if (!read) return notAllowed(res, 'GET');
+        const status = { ...this.#deps.status(), health: this.health };
+        return send(res, 200, 'application/json', `${JSON.stringify(status)}\n`, method === 'HEAD');
+      }
+      case '/drain':
+      case '/undrain': {
+        const drain = this.#deps.drain;
+        if (drain === undefined) return send(res, 404, 'text/plain', 'not found\n');
+        if (method !== 'POST') return notAllowed(res, 'POST');
+        if (path === '/drain') drain.drain();
+        else drain.undrain();
+        this.#log.info({ draining: path === '/drain' }, 'drain state set over HTTP');
+        return send(res, 200, 'text/plain; charset=utf-8', path === '/drain' ? 'draining\n' : 'ok\n');
+      }
+      default:
+        return send(res, 404, 'text/plain', 'not found\n');
+    }
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, headOnly = false): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(headOnly ? undefined : body);
+}
+
+function notAllowed(res: ServerResponse, allow: string): void {
+  res.setHeader('allow', allow);
+  send(res, 405, 'text/plain', 'method not allowed\n');
+}

@@ -1,0 +1,69 @@
+/**
+ * `anyturn relay [flags]`: parses the config once (flags over the YAML file, one zod schema), starts the relay
+ * (daemon.ts), logs one `ready` line with the bound addresses, and runs until SIGINT/SIGTERM, then closes
+ * cleanly (listeners, allocations, HTTP) and exits 0. SIGUSR1 starts draining, SIGUSR2 ends it.
+ *
+ * Errors before "ready" (bad flag, bad config value, a listener that cannot bind) are AnyturnErrors: the CLI
+ * prints `anyturn: <CODE>: <message>` on stderr and exits 1.
+ */
+import { wantsHelp } from '../src/config/flags.js';
+import { loadRelayConfig, RELAY_USAGE } from '../src/config/schema.js';
+import { createLogger } from '../src/log.js';
+import { startRelay, type RunningRelay } from './daemon.js';
+import { bannerLines } from './startup-banner.js';
+
+/** After a stop signal, the process exits at the latest this long later even if a handle lingers. */
+const EXIT_GRACE_MS = 5_000;
+
+export async function run(argv: string[]): Promise<number> {
+  if (wantsHelp(argv)) {
+    process.stdout.write(RELAY_USAGE);
+    return 0;
+  }
+  const config = loadRelayConfig(argv);
+  const log = createLogger({ level: config.logLevel });
+  const relay = await startRelay(config, { log });
+
+  log.info(
+    { event: 'ready', id: config.id, pop: config.pop, listeners: relay.listeners, metrics: relay.http ? config.metrics : undefined },
+    'ready',
+  );
+  if (relay.testUser !== undefined) {
+    process.stdout.write(`${bannerLines(relay.listeners, relay.testUser).join('\n')}\n`);
+  }
+
+  const signal = await untilStopSignal(relay);
+  log.info({ signal }, 'stopping');
+  setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
+  await relay.close();
+  log.info({ event: 'stopped' }, 'stopped');
+  return 0;
+}
+
+/** Resolves with the first SIGINT/SIGTERM; a second one exits at once. SIGUSR1/SIGUSR2 toggle draining. */
+function untilStopSignal(relay: RunningRelay): Promise<NodeJS.Signals> {
+  const onDrain = (): void => {
+    relay.log.info('SIGUSR1: draining');
+    relay.setDraining(true);
+  };
+  const onUndrain = (): void => {
+    relay.log.info('SIGUSR2: draining ended');
+    relay.setDraining(false);
+  };
+  process.on('SIGUSR1', onDrain);
+  process.on('SIGUSR2', onUndrain);
+  return new Promise((resolve) => {
+    const onStop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onStop);
+      process.off('SIGTERM', onStop);
+      process.off('SIGUSR1', onDrain);
+      process.off('SIGUSR2', onUndrain);
+      const again = (): void => process.exit(signal === 'SIGINT' ? 130 : 143);
+      process.once('SIGINT', again);
+      process.once('SIGTERM', again);
+      resolve(signal);
+    };
+    process.on('SIGINT', onStop);
+    process.on('SIGTERM', onStop);
+  });
+}
