@@ -5,6 +5,7 @@
  * The child is restarted if it dies; the reconcile timer covers the gap.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { TypedEmitter } from '../src/events.js';
 import type { Logger } from '../src/log.js';
@@ -21,6 +22,7 @@ export interface NetlinkMonitorOptions {
 }
 
 const OBJECTS = ['link', 'route', 'rule', 'nexthop', 'neigh'];
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 export class NetlinkMonitor extends TypedEmitter<NetlinkMonitorEvents> {
   readonly #options: NetlinkMonitorOptions;
@@ -37,7 +39,11 @@ export class NetlinkMonitor extends TypedEmitter<NetlinkMonitorEvents> {
 
   start(): void {
     if (this.#closed || this.#child) return;
-    const child = spawn('ip', ['-o', 'monitor', 'label', ...OBJECTS], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ipArgs = ['-o', 'monitor', 'label', ...OBJECTS];
+    // setpriv --pdeathsig: the monitor dies with the agent even when the agent is SIGKILLed.
+    const child = SETPRIV
+      ? spawn(SETPRIV, ['--pdeathsig', 'TERM', 'ip', ...ipArgs], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('ip', ipArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentConfigYaml, labDown, labUp, type Lab, type LabPop } from '../../lab/lab.js';
-import { sh, waitFor } from '../../lab/netns.js';
+import { namespacePids, sh, waitFor } from '../../lab/netns.js';
 import { startAnyturn, startStunResponder, type LabProcess } from '../../lab/proc.js';
 import { agentObjects, dumpRouting, groupMembers, neighbour, sysctlIn, type KernelDump } from './kernel.js';
 
@@ -130,8 +130,12 @@ describe('anyturn agent (LAN side)', () => {
     const good = await dumpRouting(pop.ns);
     const daemon = startDaemon();
     await waitFor('daemon converged', converged, 10_000);
+    const monitors = async () => (await namespacePids(pop.ns)).filter((pid) => pid !== daemon.child.pid);
+    await waitFor('the agent\'s ip monitor', async () => ((await monitors()).length === 1) || undefined, 5_000);
     daemon.child.kill('SIGKILL');
     await daemon.exit();
+    // The monitor dies with the agent (parent-death signal): a crash leaves no orphan behind.
+    await waitFor('no orphan ip monitor', async () => ((await monitors()).length === 0) || undefined, 5_000);
 
     const ns = pop.ns;
     await sh('ip', ['-n', ns, 'neigh', 'del', pop.broadcastNextHop, 'dev', 'lan']);
