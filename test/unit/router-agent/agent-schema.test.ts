@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AgentConfigSchema, loadAgentCommand } from '../../../src/config/agent-schema.js';
 import { AnyturnError } from '../../../src/errors.js';
@@ -59,6 +60,14 @@ describe('loadAgentCommand', () => {
     expect(t.config.logLevel).toBe('warn');
     expect(t.config.metrics).toEqual({ address: '127.0.0.1', port: 9101 });
     expect(Object.isFrozen(t.config.relays[0])).toBe(true);
+  });
+
+  it('accepts the shipped example (router-agent/agent.example.yaml)', () => {
+    const example = fileURLToPath(new URL('../../../router-agent/agent.example.yaml', import.meta.url));
+    const { config } = loadAgentCommand(['--config', example]);
+    expect(config.pop).toBe('fra1');
+    expect(config.relays.map((r) => r.id)).toEqual(['fra1-r1', 'fra1-r2']);
+    expect(config.healthFailures).toBe(3);
   });
 
   it('fails with a stable code on bad usage', () => {
