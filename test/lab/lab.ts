@@ -14,6 +14,7 @@
  * start of the two-PoP (BGP) lab: the inet router's static route to G points at pop1
  * unless `staticAnycast` is false (then BGP puts it there).
  */
+import { readFile } from 'node:fs/promises';
 import { AnyturnError } from '../../src/errors.js';
 import { addAddress, addNamespace, addVeth, deleteNamespace, listNamespaces, namespacePids, sh, sysctl } from './netns.js';
 
@@ -276,7 +277,6 @@ export async function labStatus(prefix: string): Promise<NamespaceStatus[]> {
 }
 
 async function commandLine(pid: number): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
   try {
     return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean).join(' ');
   } catch {
