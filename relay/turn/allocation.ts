@@ -9,7 +9,7 @@
  * close() cascades: permissions, channels, then the relayed sockets (which give their ports back).
  */
 import type { TransportAddress } from '../../src/stun/index.js';
-import { ChannelBinding, peerKey } from './channel-binding.js';
+import { ChannelBinding } from './channel-binding.js';
 import type { ClientTransport } from './client-transport.js';
 import { fiveTupleOf, type FiveTuple } from './five-tuple.js';
 import { Permission } from './permission.js';
@@ -22,8 +22,6 @@ export class Allocation implements TokenBucketState {
   readonly transport: ClientTransport;
   readonly clientAddress: string;
   readonly clientPort: number;
-  /** Table key (clientKey of the 5-tuple). */
-  readonly key: string;
   /** USERNAME that created it: later requests must carry the same one (441). */
   readonly username: string;
   readonly createdAt: number;
@@ -32,16 +30,18 @@ export class Allocation implements TokenBucketState {
   expiresAt: number;
   permissions: Map<string, Permission> | undefined = undefined;
   channels: Map<number, ChannelBinding> | undefined = undefined;
-  channelsByPeer: Map<string, ChannelBinding> | undefined = undefined;
+  /** Bindings by peer port (per packet from a peer: no string key); same-port peers chain via nextSamePort. */
+  channelsByPeerPort: Map<number, ChannelBinding> | undefined = undefined;
   bucketTokens: number;
   bucketAt: number;
+  /** @internal AllocationTable: next allocation of the same transport and client port (another client IP). */
+  nextSamePort: Allocation | undefined = undefined;
   #closed = false;
 
   constructor(init: {
     transport: ClientTransport;
     clientAddress: string;
     clientPort: number;
-    key: string;
     username: string;
     nowMs: number;
     lifetimeMs: number;
@@ -50,7 +50,6 @@ export class Allocation implements TokenBucketState {
     this.transport = init.transport;
     this.clientAddress = init.clientAddress;
     this.clientPort = init.clientPort;
-    this.key = init.key;
     this.username = init.username;
     this.createdAt = init.nowMs;
     this.expiresAt = init.nowMs + init.lifetimeMs;
@@ -105,8 +104,12 @@ export class Allocation implements TokenBucketState {
     return this.channels?.get(number);
   }
 
+  /** Per packet from a peer: the binding of address:port, if any (valid or not). */
   channelForPeer(address: string, port: number): ChannelBinding | undefined {
-    return this.channelsByPeer?.get(peerKey(address, port));
+    if (this.channelsByPeerPort === undefined) return undefined;
+    let c = this.channelsByPeerPort.get(port);
+    while (c !== undefined && c.peer.address !== address) c = c.nextSamePort;
+    return c;
   }
 
   /**
@@ -115,19 +118,36 @@ export class Allocation implements TokenBucketState {
    */
   bindChannel(number: number, peer: TransportAddress, relay: RelaySocket, nowMs: number, lifetimeMs: number): ChannelBindResult {
     const byNumber = this.channels?.get(number);
-    const byPeer = this.channelsByPeer?.get(peerKey(peer.address, peer.port));
-    if (byNumber !== undefined && byNumber.peerKey !== peerKey(peer.address, peer.port)) return 'number-bound-to-other-peer';
+    const byPeer = this.channelForPeer(peer.address, peer.port);
+    if (byNumber !== undefined && !byNumber.isFor(peer.address, peer.port)) return 'number-bound-to-other-peer';
     if (byPeer !== undefined && byPeer.number !== number) return 'peer-bound-to-other-number';
     if (byNumber !== undefined) {
       byNumber.refresh(nowMs, lifetimeMs);
       return 'ok';
     }
     if (this.channels === undefined) this.channels = new Map();
-    if (this.channelsByPeer === undefined) this.channelsByPeer = new Map();
+    if (this.channelsByPeerPort === undefined) this.channelsByPeerPort = new Map();
     const binding = new ChannelBinding(number, peer, relay, nowMs + lifetimeMs);
     this.channels.set(number, binding);
-    this.channelsByPeer.set(binding.peerKey, binding);
+    binding.nextSamePort = this.channelsByPeerPort.get(peer.port);
+    this.channelsByPeerPort.set(peer.port, binding);
     return 'ok';
+  }
+
+  #forgetChannel(binding: ChannelBinding): void {
+    this.channels?.delete(binding.number);
+    const byPort = this.channelsByPeerPort;
+    if (byPort === undefined) return;
+    const head = byPort.get(binding.peer.port);
+    if (head === binding) {
+      if (binding.nextSamePort === undefined) byPort.delete(binding.peer.port);
+      else byPort.set(binding.peer.port, binding.nextSamePort);
+    } else {
+      let c = head;
+      while (c !== undefined && c.nextSamePort !== binding) c = c.nextSamePort;
+      if (c !== undefined) c.nextSamePort = binding.nextSamePort;
+    }
+    binding.nextSamePort = undefined;
   }
 
   /** Forgets expired permissions and channels past their lock period (called by the periodic sweep). */
@@ -137,14 +157,10 @@ export class Allocation implements TokenBucketState {
       if (this.permissions.size === 0) this.permissions = undefined;
     }
     if (this.channels !== undefined) {
-      for (const [number, c] of this.channels) {
-        if (!c.isForgotten(nowMs)) continue;
-        this.channels.delete(number);
-        this.channelsByPeer?.delete(c.peerKey);
-      }
+      for (const c of this.channels.values()) if (c.isForgotten(nowMs)) this.#forgetChannel(c);
       if (this.channels.size === 0) {
         this.channels = undefined;
-        this.channelsByPeer = undefined;
+        this.channelsByPeerPort = undefined;
       }
     }
   }
@@ -155,11 +171,7 @@ export class Allocation implements TokenBucketState {
     if (relay === undefined) return;
     this.relays = this.relays.filter((r) => r !== relay);
     if (this.channels !== undefined) {
-      for (const [number, c] of this.channels) {
-        if (c.relay !== relay) continue;
-        this.channels.delete(number);
-        this.channelsByPeer?.delete(c.peerKey);
-      }
+      for (const c of this.channels.values()) if (c.relay === relay) this.#forgetChannel(c);
     }
     relay.close();
   }
@@ -170,7 +182,7 @@ export class Allocation implements TokenBucketState {
     this.#closed = true;
     this.permissions = undefined;
     this.channels = undefined;
-    this.channelsByPeer = undefined;
+    this.channelsByPeerPort = undefined;
     for (const relay of this.relays) relay.close();
   }
 }

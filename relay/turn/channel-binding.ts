@@ -10,25 +10,25 @@ import type { RelaySocket } from './relay-socket.js';
 /** How long an expired binding keeps its number and peer locked (RFC 8656 §12). */
 export const CHANNEL_LOCK_MS = 300_000;
 
-/** Key of a peer transport address in per-allocation maps. */
-export function peerKey(address: string, port: number): string {
-  return address + '|' + port;
-}
-
 export class ChannelBinding {
   readonly number: number;
   readonly peer: TransportAddress;
-  readonly peerKey: string;
   /** The relayed socket of the peer's family (dual allocations have two). */
   readonly relay: RelaySocket;
   expiresAt: number;
+  /** @internal Allocation's peer index: next binding whose peer has the same port (another IP). */
+  nextSamePort: ChannelBinding | undefined = undefined;
 
   constructor(number: number, peer: TransportAddress, relay: RelaySocket, expiresAt: number) {
     this.number = number;
     this.peer = peer;
-    this.peerKey = peerKey(peer.address, peer.port);
     this.relay = relay;
     this.expiresAt = expiresAt;
+  }
+
+  /** Whether the binding's peer is address:port. */
+  isFor(address: string, port: number): boolean {
+    return this.peer.port === port && this.peer.address === address;
   }
 
   isValid(nowMs: number): boolean {

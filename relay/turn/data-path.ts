@@ -10,6 +10,10 @@
  * small buffer from Node's pool and sent together with the payload as a list (sendParts / dgram send([...])),
  * so the payload is never copied. Headers are not shared between packets: a send the kernel could not take at
  * once is queued by libuv with the buffers as they are.
+ *
+ * Time on this path is coarse: `tick(now)` stores the clock's value (the server ticks every 250 ms and before
+ * each STUN message), so a packet costs no clock read. Expiry is therefore seen up to one tick late, which is
+ * nothing next to lifetimes of minutes; the bandwidth bucket refills per tick.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -17,11 +21,13 @@ import type { Clock } from '../../src/clock.js';
 import {
   Attr,
   HEADER_LENGTH,
+  MAGIC_COOKIE,
   Method,
   StunClass,
-  StunWriter,
   channelDataLength,
   channelNumberOf,
+  encodeAddressAt,
+  messageType,
   paddedLength,
   writeChannelDataHeader,
 } from '../../src/stun/index.js';
@@ -29,7 +35,6 @@ import type { Logger } from '../../src/log.js';
 import type { RelayMetrics } from '../metrics.js';
 import type { Allocation } from './allocation.js';
 import type { AllocationTable } from './allocation-table.js';
-import { peerKey } from './channel-binding.js';
 import type { ClientTransport } from './client-transport.js';
 import { takeTokens } from './quota.js';
 import type { RelaySocket } from './relay-socket.js';
@@ -37,25 +42,30 @@ import type { RelaySocket } from './relay-socket.js';
 /** Zero bytes to pad a Data indication's DATA attribute (never written to). */
 const PADDING = [Buffer.alloc(0), Buffer.alloc(1), Buffer.alloc(2), Buffer.alloc(3)];
 const MAX_STUN_BODY = 0xffff;
+const DATA_INDICATION = messageType(Method.Data, StunClass.Indication);
 
 export class DataPath {
   readonly #table: AllocationTable;
-  readonly #clock: Clock;
+  /** Coarse current time (ms), see tick(). */
+  #now: number;
   readonly #metrics: RelayMetrics;
   readonly #log: Logger;
   /** Bytes/s per allocation; 0 = unlimited. */
   readonly #rate: number;
-  /** Writes the fixed part of Data indications (header + XOR-PEER-ADDRESS), copied out per packet. */
-  readonly #writer = new StunWriter(Buffer.alloc(64));
   /** Transaction id of Data indications: random, the last 4 bytes count up. */
   readonly #txid = randomBytes(12);
 
   constructor(deps: { table: AllocationTable; clock: Clock; metrics: RelayMetrics; log: Logger; maxBytesPerSecond: number }) {
     this.#table = deps.table;
-    this.#clock = deps.clock;
+    this.#now = deps.clock.now();
     this.#metrics = deps.metrics;
     this.#log = deps.log;
     this.#rate = deps.maxBytesPerSecond;
+  }
+
+  /** Sets the coarse time the data path judges lifetimes and bandwidth by. */
+  tick(nowMs: number): void {
+    this.#now = nowMs;
   }
 
   /** A ChannelData message from a client (UDP datagram or one framed message of a stream). */
@@ -74,7 +84,7 @@ export class DataPath {
       return;
     }
     const channel = allocation.channels?.get(channelNumberOf(packet));
-    if (channel === undefined || channel.expiresAt <= this.#clock.now()) {
+    if (channel === undefined || channel.expiresAt <= this.#now) {
       m.drop('no-channel');
       return;
     }
@@ -84,7 +94,7 @@ export class DataPath {
   /** Relays application data to a peer if a permission allows it (ChannelData and Send indications). */
   toPeer(allocation: Allocation, relay: RelaySocket, peerAddress: string, peerPort: number, data: Buffer): void {
     const m = this.#metrics;
-    const now = this.#clock.now();
+    const now = this.#now;
     if (allocation.validPermission(peerAddress, now) === undefined) {
       m.drop('no-permission');
       return;
@@ -113,7 +123,7 @@ export class DataPath {
       m.drop('no-allocation');
       return;
     }
-    const now = this.#clock.now();
+    const now = this.#now;
     const address = rinfo.address;
     if (allocation.validPermission(address, now) === undefined) {
       m.drop('no-permission');
@@ -123,7 +133,7 @@ export class DataPath {
       m.drop('bandwidth');
       return;
     }
-    const channel = allocation.channelsByPeer?.get(peerKey(address, rinfo.port));
+    const channel = allocation.channelForPeer(address, rinfo.port);
     if (channel !== undefined && channel.expiresAt > now) {
       const head = Buffer.allocUnsafe(4);
       writeChannelDataHeader(head, 0, channel.number, msg.length);
@@ -139,28 +149,31 @@ export class DataPath {
     this.#log.debug({ err }, 'relayed socket error');
   };
 
-  /** RFC 8656 §10.3: Data indication = header + XOR-PEER-ADDRESS + DATA (+ padding). */
+  /** RFC 8656 §10.3: Data indication = header + XOR-PEER-ADDRESS + DATA (+ padding), head written in place. */
   #dataIndication(allocation: Allocation, family: 4 | 6, address: string, port: number, data: Buffer): void {
+    const addressLength = family === 6 ? 20 : 8;
+    const dataAt = HEADER_LENGTH + 4 + addressLength;
     const padded = paddedLength(data.length);
-    const txid = this.#txid;
-    txid.writeUInt32BE((txid.readUInt32BE(8) + 1) >>> 0, 8);
-    let fixed: Buffer;
-    try {
-      fixed = this.#writer.reset(Method.Data, StunClass.Indication, txid).addXorAddress(Attr.XOR_PEER_ADDRESS, { family, address, port }).view();
-    } catch {
-      this.#metrics.drop('internal-error');
-      return;
-    }
-    const bodyLength = fixed.length - HEADER_LENGTH + 4 + padded;
+    const bodyLength = dataAt - HEADER_LENGTH + 4 + padded;
     if (bodyLength > MAX_STUN_BODY) {
       this.#metrics.drop('send-failed');
       return;
     }
-    const head = Buffer.allocUnsafe(fixed.length + 4);
-    fixed.copy(head, 0);
+    const head = Buffer.allocUnsafe(dataAt + 4);
+    head.writeUInt16BE(DATA_INDICATION, 0);
     head.writeUInt16BE(bodyLength, 2);
-    head.writeUInt16BE(Attr.DATA, fixed.length);
-    head.writeUInt16BE(data.length, fixed.length + 2);
+    head.writeUInt32BE(MAGIC_COOKIE, 4);
+    const txid = this.#txid;
+    txid.writeUInt32BE((txid.readUInt32BE(8) + 1) >>> 0, 8);
+    txid.copy(head, 8);
+    head.writeUInt16BE(Attr.XOR_PEER_ADDRESS, HEADER_LENGTH);
+    head.writeUInt16BE(addressLength, HEADER_LENGTH + 2);
+    if (encodeAddressAt(head, HEADER_LENGTH + 4, { family, address, port }, head) < 0) {
+      this.#metrics.drop('internal-error');
+      return;
+    }
+    head.writeUInt16BE(Attr.DATA, dataAt);
+    head.writeUInt16BE(data.length, dataAt + 2);
     this.#toClient(allocation, head, data, padded === data.length ? undefined : PADDING[padded - data.length]);
   }
 

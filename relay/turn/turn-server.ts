@@ -1,7 +1,8 @@
 /**
  * TurnServer: the TURN/STUN core that listeners feed (relay/listen/*). It wires the parts (allocation table,
- * ports, quotas, peer policy, retransmit cache, dispatcher, data path) and owns the one periodic sweep that
- * expires allocations, permissions, channels and port reservations: no timer per object.
+ * ports, quotas, peer policy, retransmit cache, dispatcher, data path) and owns the one periodic timer: it
+ * refreshes the data path's coarse clock every 250 ms and sweeps (expires allocations, permissions, channels,
+ * port reservations, retransmit cache entries) every sweepIntervalMs. No timer per object.
  *
  * Listeners call `handlePacket` once per datagram / framed message and `connectionClosed` when a stream ends.
  * Neither ever throws.
@@ -48,6 +49,9 @@ export type TurnServerEvents = {
   allocationclosed: [allocation: Allocation, reason: CloseReason];
 };
 
+/** The data path's coarse clock is refreshed this often (ms); the sweep runs every sweepIntervalMs. */
+const TICK_MS = 250;
+
 /** How many ports are tried when binding fails (a port taken by another process). */
 const BIND_ATTEMPTS = 8;
 
@@ -65,7 +69,8 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   readonly #socketFactory: RelaySocketFactory;
   readonly #relayAddresses: { 4: readonly string[]; 6: readonly string[] };
   readonly #nextRelayAddress = { 4: 0, 6: 0 };
-  readonly #sweepTimer: NodeJS.Timeout;
+  readonly #timer: NodeJS.Timeout;
+  #lastSweep: number;
   #closed = false;
 
   constructor(options: TurnOptions, deps: TurnServerDeps) {
@@ -121,8 +126,9 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       },
     };
     this.#dispatcher = new Dispatcher(this.#core, this.#cache, deps.anycast);
-    this.#sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs ?? 1000);
-    this.#sweepTimer.unref();
+    this.#lastSweep = deps.clock.now();
+    this.#timer = setInterval(() => this.#tick(), Math.min(TICK_MS, this.options.sweepIntervalMs ?? 1000));
+    this.#timer.unref();
   }
 
   /** One datagram (UDP) or one framed message (TCP/TLS) from a client. Never throws. */
@@ -145,6 +151,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
         m.drop('malformed');
         return;
       }
+      this.dataPath.tick(this.#deps.clock.now());
       this.#dispatcher.dispatch(transport, msg, clientAddress, clientPort);
     } catch (err) {
       m.drop('internal-error');
@@ -179,6 +186,8 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   /** Expires what is due (run by the periodic timer; callable directly). */
   sweep(): void {
     const now = this.#deps.clock.now();
+    this.#lastSweep = now;
+    this.dataPath.tick(now);
     for (const allocation of this.#table.values()) {
       if (allocation.isExpired(now)) this.#closeAllocation(allocation, 'expired');
       else allocation.sweep(now);
@@ -191,9 +200,15 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#sweepTimer);
+    clearInterval(this.#timer);
     for (const allocation of [...this.#table.values()]) this.#closeAllocation(allocation, 'shutdown');
     this.#cache.clear();
+  }
+
+  #tick(): void {
+    const now = this.#deps.clock.now();
+    this.dataPath.tick(now);
+    if (now - this.#lastSweep >= (this.options.sweepIntervalMs ?? 1000)) this.sweep();
   }
 
   #register(allocation: Allocation): void {

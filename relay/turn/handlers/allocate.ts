@@ -30,7 +30,7 @@ export async function handleAllocate(core: TurnCore, ctx: RequestContext): Promi
 
   // 2. The 5-tuple must not be in use by an allocation (a retransmit never gets here: the retransmit cache
   //    answered it with the first response).
-  if (core.table.has(ctx.key) || core.pendingAllocations.has(ctx.key)) {
+  if (core.table.find(ctx.transport, ctx.clientAddress, ctx.clientPort) !== undefined || core.pendingAllocations.has(ctx.key)) {
     throw new AnyturnError('ATN_ERR_TURN_ALLOCATION_MISMATCH', 'this 5-tuple already has an allocation');
   }
 
@@ -98,7 +98,6 @@ export async function handleAllocate(core: TurnCore, ctx: RequestContext): Promi
     transport: ctx.transport,
     clientAddress: ctx.clientAddress,
     clientPort: ctx.clientPort,
-    key: ctx.key,
     username: auth.username,
     nowMs: now,
     lifetimeMs: seconds * 1000,

@@ -27,7 +27,7 @@ export function authenticate(core: TurnCore, ctx: RequestContext): AuthResult {
 
 /** The live allocation of the request's 5-tuple (437 if none) created by the same user (441 if not). */
 export function existingAllocation(core: TurnCore, ctx: RequestContext, auth: AuthResult): Allocation {
-  const allocation = core.table.get(ctx.key);
+  const allocation = core.table.find(ctx.transport, ctx.clientAddress, ctx.clientPort);
   if (allocation === undefined || allocation.isExpired(core.clock.now())) {
     throw new AnyturnError('ATN_ERR_TURN_ALLOCATION_MISMATCH', 'no allocation for this 5-tuple');
   }

@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Allocation } from '../../../../relay/turn/allocation.js';
 import { AllocationTable } from '../../../../relay/turn/allocation-table.js';
-import { clientKey } from '../../../../relay/turn/five-tuple.js';
 import { FakeTransport } from './fakes.js';
 
 function allocationFor(t: FakeTransport, address: string, port: number): Allocation {
-  return new Allocation({ transport: t, clientAddress: address, clientPort: port, key: clientKey(t, address, port), username: 'u', nowMs: 0, lifetimeMs: 1000, bucketBytes: 0 });
+  return new Allocation({ transport: t, clientAddress: address, clientPort: port, username: 'u', nowMs: 0, lifetimeMs: 1000, bucketBytes: 0 });
 }
 
 describe('AllocationTable', () => {
@@ -33,5 +32,27 @@ describe('AllocationTable', () => {
     expect(table.closeAll()).toHaveLength(2);
     expect(all.every((a) => a.closed)).toBe(true);
     expect(table.size).toBe(0);
+  });
+});
+
+describe('AllocationTable: clients sharing a port', () => {
+  it('tells apart allocations of one transport and port by client address, and unlinks any of them', () => {
+    const table = new AllocationTable();
+    const t = new FakeTransport();
+    const [a, b, c] = ['198.51.100.1', '198.51.100.2', '198.51.100.3'].map((ip) => allocationFor(t, ip, 5000));
+    for (const x of [a, b, c]) table.add(x);
+    expect(table.find(t, '198.51.100.1', 5000)).toBe(a);
+    expect(table.find(t, '198.51.100.2', 5000)).toBe(b);
+    expect(table.find(t, '198.51.100.3', 5000)).toBe(c);
+    expect(table.find(t, '198.51.100.4', 5000)).toBeUndefined();
+    expect(table.remove(b)).toBe(true); // middle of the chain
+    expect(table.find(t, '198.51.100.2', 5000)).toBeUndefined();
+    expect(table.find(t, '198.51.100.1', 5000)).toBe(a);
+    expect(table.find(t, '198.51.100.3', 5000)).toBe(c);
+    expect(table.remove(c)).toBe(true); // head
+    expect(table.find(t, '198.51.100.1', 5000)).toBe(a);
+    expect(table.remove(a)).toBe(true);
+    expect(table.size).toBe(0);
+    expect(table.remove(a)).toBe(false);
   });
 });

@@ -28,7 +28,6 @@ describe('Allocation (lifetimes on the injected clock, fake timers)', () => {
       transport: new FakeTransport(),
       clientAddress: '198.51.100.1',
       clientPort: 5000,
-      key: 'k',
       username: 'alice',
       nowMs: clock.now(),
       lifetimeMs: 600_000,
@@ -116,5 +115,30 @@ describe('Allocation (lifetimes on the injected clock, fake timers)', () => {
     expect(allocation.channel(0x4000)).toBeUndefined();
     expect(allocation.channel(0x4001)).toBeDefined();
     expect(relay6.closed).toBe(true);
+  });
+});
+
+describe('Allocation channel index by peer', () => {
+  it('finds bindings of peers sharing a port and forgets any of them', () => {
+    vi.useFakeTimers();
+    try {
+      const ports = new PortAllocator({ minPort: 50000, maxPort: 50010, reservationLifetimeMs: 30_000 });
+      const a = new Allocation({ transport: new FakeTransport(), clientAddress: '198.51.100.1', clientPort: 1, username: 'u', nowMs: 0, lifetimeMs: 3_600_000, bucketBytes: 0 });
+      const relay = new RelaySocket(4, '192.0.2.10', ports.acquire('192.0.2.10')!, fakeSocket(), a, ports);
+      a.relays.push(relay);
+      const ips = ['203.0.113.1', '203.0.113.2', '203.0.113.3'];
+      ips.forEach((ip, i) => expect(a.bindChannel(0x4000 + i, { family: 4, address: ip, port: 9000 }, relay, 0, 600_000)).toBe('ok'));
+      ips.forEach((ip, i) => expect(a.channelForPeer(ip, 9000)?.number).toBe(0x4000 + i));
+      expect(a.channelForPeer('203.0.113.4', 9000)).toBeUndefined();
+      // Refresh only the middle one, let the others be forgotten.
+      a.bindChannel(0x4001, { family: 4, address: ips[1], port: 9000 }, relay, 600_000, 600_000);
+      a.sweep(600_000 + CHANNEL_LOCK_MS);
+      expect(a.channelForPeer(ips[0], 9000)).toBeUndefined();
+      expect(a.channelForPeer(ips[1], 9000)?.number).toBe(0x4001);
+      expect(a.channelForPeer(ips[2], 9000)).toBeUndefined();
+      expect(a.channel(0x4000)).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
