@@ -1,7 +1,9 @@
 /**
  * REST secrets on Redis, for RedisClusterStore: a local copy (newest first) applied at
- * once, changes written with a version bump and a pub/sub notice, changes made while
- * Redis was unreachable replayed in order, and a re-seed when Redis lost its data.
+ * once, changes written with a version bump and a pub/sub notice, and a re-seed when
+ * Redis lost its data. A change stays pending until Redis took it: pending changes are
+ * replayed in order when Redis is back, and laid over every list loaded from Redis
+ * meanwhile (a load racing a local change never undoes it).
  */
 import type { Clock } from '../clock.js';
 import type { ClusterKeys } from './keys.js';
@@ -12,11 +14,15 @@ interface Secret {
   addedAt: number;
 }
 type Op = 'add' | 'retire';
+export interface SecretChange {
+  op: Op;
+  entry: Secret;
+}
 
 export class RedisSecretBook {
   #list: Secret[] = [];
   #version: string | null | undefined;
-  readonly #pending: { op: Op; entry: Secret }[] = [];
+  readonly #pending: SecretChange[] = [];
 
   constructor(
     private readonly client: RedisClient,
@@ -29,40 +35,35 @@ export class RedisSecretBook {
     return this.#list.map((s) => s.secret);
   }
 
-  /** Applies the change locally (notifying) and returns what to write. */
-  local(op: Op, secret: string): { op: Op; entry: Secret } {
+  /** Applies the change locally (notifying) and keeps it pending until write() succeeds. */
+  local(op: Op, secret: string): SecretChange {
+    let entry: Secret;
     if (op === 'add') {
       let addedAt = this.clock.now();
       for (const s of this.#list) if (s.addedAt >= addedAt) addedAt = s.addedAt + 1;
-      const entry = { secret, addedAt };
-      if (!this.#list.some((s) => s.secret === secret)) this.#set([entry, ...this.#list]);
-      return { op, entry };
+      entry = this.#list.find((s) => s.secret === secret) ?? { secret, addedAt };
+    } else {
+      entry = this.#list.find((s) => s.secret === secret) ?? { secret, addedAt: 0 };
     }
-    const entry = this.#list.find((s) => s.secret === secret) ?? { secret, addedAt: 0 };
-    this.#set(this.#list.filter((s) => s.secret !== secret));
-    return { op, entry };
-  }
-
-  /** Remembers a change Redis did not take, for replay(). */
-  queue(change: { op: Op; entry: Secret }): void {
+    const change = { op, entry };
     this.#pending.push(change);
+    this.#set(applyChange(this.#list, change));
+    return change;
   }
 
-  async write(change: { op: Op; entry: Secret }): Promise<void> {
+  async write(change: SecretChange): Promise<void> {
     const m = this.client.multi();
     if (change.op === 'add') m.zadd(this.keys.secrets, 'NX', change.entry.addedAt, change.entry.secret);
     else m.zrem(this.keys.secrets, change.entry.secret);
     const r = await m.incr(this.keys.secretsVersion).publish(this.keys.events, 'secrets').exec();
-    const version = r?.[1]?.[1];
-    if (version !== undefined && version !== null) this.#version = String(version);
+    if (r === null || r.some(([err]) => err !== null)) throw new Error('secret change not written');
+    const i = this.#pending.indexOf(change);
+    if (i >= 0) this.#pending.splice(i, 1);
   }
 
-  /** Writes the queued changes, oldest first. */
+  /** Writes the pending changes, oldest first. */
   async replay(): Promise<void> {
-    while (this.#pending.length > 0) {
-      await this.write(this.#pending[0]);
-      this.#pending.shift();
-    }
+    for (const change of [...this.#pending]) await this.write(change);
   }
 
   /** Redis lost its data: put back every secret this process knows. */
@@ -84,7 +85,7 @@ export class RedisSecretBook {
     // Never seen a version and Redis holds none: data lost, the next resync seeds it again.
     if (version === null && list.length === 0 && this.#list.length > 0) return;
     this.#version = version;
-    this.#set(list);
+    this.#set(this.#pending.reduce(applyChange, list));
   }
 
   #set(list: Secret[]): void {
@@ -93,4 +94,10 @@ export class RedisSecretBook {
     const after = this.list();
     if (before.length !== after.length || before.some((s, i) => s !== after[i])) this.onChange(after);
   }
+}
+
+function applyChange(list: Secret[], change: SecretChange): Secret[] {
+  const rest = list.filter((s) => s.secret !== change.entry.secret);
+  if (change.op === 'retire') return rest;
+  return [...rest, change.entry].sort((a, b) => b.addedAt - a.addedAt || (a.secret < b.secret ? -1 : 1));
 }

@@ -17,7 +17,7 @@ import { ClusterKeys } from './keys.js';
 import { RedisAddressIndex } from './redis-address-index.js';
 import { decodeAnnouncementRecord, decodeRelayRecord } from './redis-codec.js';
 import { createRedisClient, type RedisClient } from './redis-connection.js';
-import { RedisSecretBook } from './redis-secrets.js';
+import { RedisSecretBook, type SecretChange } from './redis-secrets.js';
 import { parseRedisUrl, redactRedisUrl } from './redis-url.js';
 import { checkId, checkSecret, checkTtl, compareRelays, type ClusterStore } from './store.js';
 import { summarize } from './summary.js';
@@ -43,6 +43,8 @@ export interface RedisClusterStoreOptions {
   commandTimeoutMs?: number;
   /** Default 2000 ms. */
   reconnectMaxDelayMs?: number;
+  /** The longest start() waits for Redis before it resolves degraded; default 3000 ms. */
+  startTimeoutMs?: number;
   log: Logger;
   clock?: Clock;
 }
@@ -55,6 +57,7 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
   readonly #client: RedisClient;
   readonly #sub: RedisClient;
   readonly #refreshIntervalMs: number;
+  readonly #startTimeoutMs: number;
   #timer: NodeJS.Timeout | undefined;
   #state: ConnectionState = 'down';
   #closed = false;
@@ -80,6 +83,7 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     this.#log = opts.log.child({ component: 'cluster-store', redis: redactRedisUrl(opts.url) });
     this.#clock = opts.clock ?? systemClock;
     this.#refreshIntervalMs = opts.refreshIntervalMs ?? 1000;
+    this.#startTimeoutMs = opts.startTimeoutMs ?? 3000;
     const conn = {
       commandTimeoutMs: opts.commandTimeoutMs ?? 1000,
       connectTimeoutMs: 2000,
@@ -107,10 +111,20 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     this.#timer = setInterval(() => this.#tick(), this.#refreshIntervalMs);
     this.#timer.unref();
     this.#sub.connect().catch(() => undefined);
-    try {
-      await this.#client.connect();
-    } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, 'cluster store unreachable at start; retrying in the background');
+    // Bounded: a Redis Cluster that is not ready yet (or a sentinel without a master)
+    // keeps connect() pending while ioredis retries; the store starts degraded instead.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve(`not ready after ${this.#startTimeoutMs} ms`), this.#startTimeoutMs);
+    });
+    const connected = this.#client.connect().then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err.message : String(err)),
+    );
+    const failure = await Promise.race([connected, timeout]);
+    clearTimeout(timer);
+    if (failure !== undefined) {
+      this.#log.warn({ err: failure }, 'cluster store unreachable at start; retrying in the background');
       return;
     }
     await this.#requestResync();
@@ -209,10 +223,8 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     return this.#secretChange(this.#secrets.local('retire', secret));
   }
 
-  async #secretChange(change: ReturnType<RedisSecretBook['local']>): Promise<WriteResult> {
-    const result = await this.#write(() => this.#secrets.write(change));
-    if (result === 'queued') this.#secrets.queue(change);
-    return result;
+  async #secretChange(change: SecretChange): Promise<WriteResult> {
+    return this.#write(() => this.#secrets.write(change));
   }
 
   // --- nonce key ---------------------------------------------------------------------------

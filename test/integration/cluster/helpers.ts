@@ -1,6 +1,6 @@
 /** Helpers for the cluster store tests: a real redis-server on a free loopback port, polling. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,7 +54,12 @@ export function ping(port: number): Promise<boolean> {
 export class RedisServer {
   readonly dir = mkdtempSync(join(tmpdir(), 'atn-redis-'));
   #proc: ChildProcess | undefined;
-  constructor(readonly port: number) {}
+  /** `extraArgs` go after the defaults (e.g. cluster mode); `configText` makes it run from a config file. */
+  constructor(
+    readonly port: number,
+    readonly extraArgs: string[] = [],
+    readonly configText?: string,
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -65,11 +70,13 @@ export class RedisServer {
   }
 
   async start(): Promise<void> {
-    const proc = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir],
-      { stdio: 'ignore' },
-    );
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    if (this.configText !== undefined) {
+      const file = join(this.dir, 'redis.conf');
+      writeFileSync(file, this.configText);
+      args.unshift(file);
+    }
+    const proc = spawn('redis-server', [...args, ...this.extraArgs], { stdio: 'ignore' });
     this.#proc = proc;
     await waitFor(`redis-server on ${this.port}`, async () => {
       if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
