@@ -112,6 +112,14 @@ export class StreamMetrics {
     return this.#closed[PROTOCOL_INDEX[protocol] * STREAM_CLOSE_REASONS.length + REASON_INDEX.get(reason)!];
   }
 
+  get refusedCount(): number {
+    return this.#refused;
+  }
+
+  get tlsHandshakeFailures(): number {
+    return this.#tlsHandshakeFailures;
+  }
+
   open(protocol: StreamProtocol): number {
     return this.#open[PROTOCOL_INDEX[protocol]];
   }
