@@ -182,7 +182,10 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
         this.#secrets.load(false),
       ]);
       // Own records are always known locally, even when their last write was lost.
-      for (const own of this.#ownRelays.values()) if (!relays.has(own.id)) relays.set(own.id, own);
+      const now = this.#clock.now();
+      for (const own of this.#ownRelays.values()) {
+        if (!relays.has(own.id) && own.updatedAt + own.ttlMs > now) relays.set(own.id, own);
+      }
       this.#relays = relays;
       this.#announcements = new Map([...announcements.values()].map((a) => [`${a.pop}/${a.agent}`, a]));
       this.safeEmit('registry', this.relays());
@@ -356,8 +359,15 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     }
     this.#epoch = epoch ?? undefined;
     await this.#secrets.replay();
-    for (const record of this.#ownRelays.values()) await this.#writeRelay(record);
-    for (const [member, record] of this.#ownAnnouncements) await this.#writeAnnouncement(member, record);
+    const now = this.#clock.now();
+    for (const [id, record] of this.#ownRelays) {
+      if (record.updatedAt + record.ttlMs <= now) this.#ownRelays.delete(id); // its heartbeats stopped
+      else await this.#writeRelay(record);
+    }
+    for (const [member, record] of this.#ownAnnouncements) {
+      if (record.updatedAt + record.ttlMs <= now) this.#ownAnnouncements.delete(member);
+      else await this.#writeAnnouncement(member, record);
+    }
     await this.#addresses.resync();
     if (this.#nonceKey !== undefined) await this.#syncNonceKey();
     await this.#secrets.load(true);
@@ -365,19 +375,20 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
   }
 
   async #writeRelay(record: RelayRecord): Promise<void> {
-    await this.#client
-      .multi()
-      .set(this.#keys.relay(record.id), JSON.stringify(record), 'PX', record.ttlMs)
-      .zadd(this.#keys.relayIndex, record.updatedAt + record.ttlMs, record.id)
-      .exec();
+    await this.#writeExpiring(this.#keys.relay(record.id), this.#keys.relayIndex, record.id, record);
   }
 
   async #writeAnnouncement(member: string, record: AnnouncementRecord): Promise<void> {
-    await this.#client
-      .multi()
-      .set(this.#keys.announcement(member), JSON.stringify(record), 'PX', record.ttlMs)
-      .zadd(this.#keys.announcementIndex, record.updatedAt + record.ttlMs, member)
-      .exec();
+    await this.#writeExpiring(this.#keys.announcement(member), this.#keys.announcementIndex, member, record);
+  }
+
+  /** The record with what is left of its TTL (a record that already expired is not written back). */
+  async #writeExpiring(key: string, index: string, member: string, record: { updatedAt: number; ttlMs: number }): Promise<void> {
+    const expiresAt = record.updatedAt + record.ttlMs;
+    const left = expiresAt - this.#clock.now();
+    if (left <= 0) return;
+    const r = await this.#client.multi().set(key, JSON.stringify(record), 'PX', left).zadd(index, expiresAt, member).exec();
+    if (r === null || r.some(([err]) => err !== null)) throw new Error(`write of ${key} failed`);
   }
 
   /** SET NX with the key this process holds (or a new one), then adopt whatever Redis has. */

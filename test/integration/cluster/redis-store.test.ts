@@ -108,6 +108,11 @@ describe('RedisClusterStore when Redis fails', () => {
     expect(await a.claimRelayedAddress(addr2, 'a1', 60_000)).toBe('queued');
     expect(Date.now() - t0).toBeLessThan(2000);
 
+    // A relay of a's whose heartbeats stopped during the outage must not come back.
+    await a.heartbeat(relay('a2', 'pop-a'), 200);
+    const a2Gone = (a.relay('a2')?.updatedAt ?? 0) + 200;
+    await waitFor('a2 TTL to run out', () => Date.now() > a2Gone);
+
     // Redis comes back on the same port, empty (no persistence).
     await redis.start();
     await waitFor('both stores to reconnect', () => a.connectionState() === 'up' && b.connectionState() === 'up');
