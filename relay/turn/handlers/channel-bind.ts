@@ -1,17 +1,24 @@
 /**
  * ChannelBind request (RFC 8656 §11.2).
  */
-import { Attr, isValidChannelNumber, readChannelNumber, readXorAddress } from '../../../src/stun/index.js';
+import { Attr, CHANNEL_MIN, readChannelNumber, readXorAddress } from '../../../src/stun/index.js';
 import { EMPTY_REPLY, type Reply, type RequestContext, type TurnCore } from '../context.js';
 import { authenticate, badRequest, existingAllocation, relayForPeer } from './common.js';
+
+/**
+ * RFC 8656 §12 narrows client channel numbers to 0x4000-0x4FFF; RFC 5766 allowed 0x4000-0x7FFF and clients of
+ * that era still use the whole range (coturn's turnutils_uclient picks 0x4000-0x7FFF at random; coturn accepts
+ * it). The relay accepts both: 0x5000-0x7FFF collides with nothing it demultiplexes (RFC 7983).
+ */
+const LEGACY_CHANNEL_MAX = 0x7fff;
 
 export function handleChannelBind(core: TurnCore, ctx: RequestContext): Reply {
   const auth = authenticate(core, ctx);
   const allocation = existingAllocation(core, ctx, auth);
 
-  // CHANNEL-NUMBER present and in 0x4000-0x4FFF; XOR-PEER-ADDRESS present (400).
+  // CHANNEL-NUMBER present and in range; XOR-PEER-ADDRESS present (400).
   const number = readChannelNumber(ctx.msg);
-  if (number === undefined || number === 'bad-attribute' || !isValidChannelNumber(number)) {
+  if (number === undefined || number === 'bad-attribute' || number < CHANNEL_MIN || number > LEGACY_CHANNEL_MAX) {
     throw badRequest('missing or invalid CHANNEL-NUMBER');
   }
   const peer = readXorAddress(ctx.msg, Attr.XOR_PEER_ADDRESS);

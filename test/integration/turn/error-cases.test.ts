@@ -135,7 +135,7 @@ describe('TURN error responses', () => {
     expect(b.cls).toBe(StunClass.SuccessResponse);
   });
 
-  it('400 for ChannelBind outside 0x4000-0x4FFF and for rebinding conflicts', async () => {
+  it('400 for ChannelBind outside 0x4000-0x7FFF and for rebinding conflicts', async () => {
     relay = await startRelay();
     const peer = await startPeer();
     const peer2 = await startPeer();
@@ -143,7 +143,7 @@ describe('TURN error responses', () => {
       const c = await relay.client();
       await c.allocate();
       expect(await codeOf(c.channelBind(0x3fff, peer.address))).toBe(400);
-      expect(await codeOf(c.channelBind(0x5000, peer.address))).toBe(400);
+      expect(await codeOf(c.channelBind(0x8000, peer.address))).toBe(400);
       await c.channelBind(0x4000, peer.address);
       await c.channelBind(0x4000, peer.address); // refresh of the same binding
       expect(await codeOf(c.channelBind(0x4000, peer2.address))).toBe(400); // number bound to another peer
