@@ -128,8 +128,12 @@ export class BgpDriver extends TypedEmitter<BgpDriverEvents> {
     const previous = await readFile(file, 'utf8').catch(() => undefined);
     if (previous !== text) {
       const tmp = `${file}.tmp-${process.pid}`;
-      await writeFile(tmp, text, { mode: 0o644 });
-      await rename(tmp, file);
+      try {
+        await writeFile(tmp, text, { mode: 0o644 });
+        await rename(tmp, file);
+      } catch (err) {
+        throw new AnyturnError('ATN_ERR_BIRD_CONTROL', `cannot write the BIRD include file ${file}: ${(err as Error).message}`, { cause: err });
+      }
     }
     try {
       const out = await this.birdc(['configure']);

@@ -210,5 +210,9 @@ describe('BgpDriver with BIRD 2 over a veth', () => {
     await expect(lost.apply({ action: 'announce', prepend: 0 })).rejects.toMatchObject({ code: 'ATN_ERR_BIRD_CONTROL' });
     // the file is written anyway: BIRD reads it when it starts
     expect(readFileSync(join(dir, 'lost.conf'), 'utf8')).toContain(`route ${PREFIX} blackhole;`);
+    const nowhere = new BgpDriver({ birdctlSocket: popSock, includeFile: join(dir, 'no-such-dir', 'x.conf'), prefixes: [PREFIX], prependAs: 65001, log: silentLogger() });
+    await expect(nowhere.apply({ action: 'announce', prepend: 0 })).rejects.toMatchObject({ code: 'ATN_ERR_BIRD_CONTROL', message: expect.stringMatching(/include file/) });
+    nowhere.close();
+    await expect(nowhere.apply({ action: 'announce', prepend: 0 })).rejects.toMatchObject({ code: 'ATN_ERR_INVALID_STATE' });
   });
 });
