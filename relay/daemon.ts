@@ -15,6 +15,7 @@ import { NonceService } from '../src/auth/nonce.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import type { RelayConfig } from '../src/config/schema.js';
 import type { Logger } from '../src/log.js';
+import { createAnycast, type AnycastSetup } from './anycast/setup.js';
 import { HttpServer, type ListenerStatus, type RelayStatus } from './http/server.js';
 import { StreamMetrics } from './listen/stream-metrics.js';
 import { TcpListener } from './listen/tcp.js';
@@ -118,11 +119,28 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
 
   const allowPeers = effectiveAllowPeers(config);
   if (allowPeers !== config.allowPeer) log.info({ allowPeers }, 'relayed addresses are loopback: loopback peers allowed');
-  const turn = new TurnServer(turnOptionsFrom(config, allowPeers), { credentials, nonces, clock, log, metrics });
+  // Anycast (--anycast G): requests on G go to the responder (race, 300 redirects); see relay/anycast/setup.ts.
+  let turnRef: TurnServer | undefined;
+  const anycast: AnycastSetup | undefined =
+    config.anycast.length === 0
+      ? undefined
+      : createAnycast(config, {
+          credentials, nonces, clock, log, registry, metrics, allocations: () => turnRef?.allocationCount ?? 0,
+        });
+  const turn = new TurnServer(turnOptionsFrom(config, allowPeers), {
+    credentials, nonces, clock, log, metrics, anycast: anycast?.responder,
+  });
+  turnRef = turn;
 
   const listeners: Listener[] = [];
 
   let draining = false;
+  const setDraining = (value: boolean): void => {
+    draining = value;
+    if (value) anycast?.drain.drain();
+    else anycast?.drain.undrain();
+    http?.setDraining(value);
+  };
   const listenerStatus = (): ListenerStatus[] =>
     listeners.map((l) => ({ protocol: l.protocol, role: l.role, address: l.localAddress, port: l.localPort }));
   const status = (): RelayStatus => ({
@@ -138,13 +156,17 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   const http =
     config.metrics === undefined
       ? undefined
-      : new HttpServer({ address: config.metrics.address, port: config.metrics.port }, { registry, status, log });
+      : new HttpServer(
+          { address: config.metrics.address, port: config.metrics.port },
+          { registry, status, log, drain: { drain: () => setDraining(true), undrain: () => setDraining(false) } },
+        );
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       http?.setReady(false);
       await Promise.all(listeners.map((l) => l.close()));
+      anycast?.close();
       turn.close();
       await http?.close();
     })();
@@ -170,15 +192,12 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
     listeners: listenerStatus(),
     testUser,
     status,
-    setDraining(value: boolean) {
-      draining = value;
-      http?.setDraining(value);
-    },
+    setDraining,
     close,
   };
 }
 
-/** One UDP (+ TCP, + TLS) listener per --listen address, unicast role. */
+/** One UDP (+ TCP, + TLS) listener per --listen address (unicast role) and per --anycast address (anycast role). */
 function createListeners(
   config: RelayConfig,
   into: Listener[],
@@ -186,11 +205,15 @@ function createListeners(
 ): void {
   const { turn, log, metrics, streamMetrics } = deps;
   const streamDeps = { sink: turn, log, metrics, streamMetrics };
-  for (const address of config.listen) {
-    into.push(new UdpListener({ address, port: config.port, role: 'unicast' }, { server: turn, log }));
-    if (config.tcp) into.push(new TcpListener({ address, port: config.port, role: 'unicast' }, streamDeps));
+  const addresses = [
+    ...config.listen.map((address) => ({ address, role: 'unicast' as const })),
+    ...config.anycast.map((address) => ({ address, role: 'anycast' as const })),
+  ];
+  for (const { address, role } of addresses) {
+    into.push(new UdpListener({ address, port: config.port, role }, { server: turn, log }));
+    if (config.tcp) into.push(new TcpListener({ address, port: config.port, role }, streamDeps));
     if (config.tlsPort !== undefined && config.tlsCert !== undefined && config.tlsKey !== undefined) {
-      const tls = { address, port: config.tlsPort, role: 'unicast' as const, certFile: config.tlsCert, keyFile: config.tlsKey };
+      const tls = { address, port: config.tlsPort, role, certFile: config.tlsCert, keyFile: config.tlsKey };
       into.push(new TlsListener(tls, streamDeps));
     }
   }
