@@ -6,7 +6,8 @@
  *  - Requests: on an anycast transport with an anycast responder → handed over. Otherwise retransmits are
  *    answered from the retransmit cache (Binding excepted: stateless and cheap); unknown comprehension-required
  *    attributes → 420 + UNKNOWN-ATTRIBUTES; then the method's handler.
- *  - Indications: Send → data path; Binding indications (keepalives) are ignored; others dropped.
+ *  - Indications: unknown comprehension-required attributes → dropped; Send → data path; Binding
+ *    indications (keepalives) are ignored; others dropped.
  *  - Responses from clients → dropped.
  *
  * Every response gets SOFTWARE (if configured); responses to authenticated requests get MESSAGE-INTEGRITY of
@@ -69,7 +70,9 @@ export class Dispatcher {
         this.#request(transport, msg, clientAddress, clientPort);
         return;
       case StunClass.Indication:
-        if (msg.method === Method.Send) handleSendIndication(this.#core, transport, msg, clientAddress, clientPort);
+        // RFC 8489 §6.3.2: an indication with unknown comprehension-required attributes is discarded.
+        if (msg.unknownComprehensionRequired().length > 0) this.#core.metrics.drop('malformed');
+        else if (msg.method === Method.Send) handleSendIndication(this.#core, transport, msg, clientAddress, clientPort);
         else if (msg.method !== Method.Binding) this.#core.metrics.drop('unexpected-message');
         return;
       case StunClass.SuccessResponse:
