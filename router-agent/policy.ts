@@ -137,6 +137,23 @@ function clampLoad(load: number): number {
   return load < 0 ? 0 : load > 1 ? 1 : load;
 }
 
+/**
+ * The policy's input from the agent's two sources: its own probes (health) and the
+ * cluster registry (state, load, capacity as weight). A relay the registry does not
+ * know (store unreachable since start, or an embedded store) counts as active with
+ * load 0: the probes alone decide.
+ */
+export function policyRelays(
+  probed: readonly { id: string; healthy: boolean }[],
+  registry: (id: string) => { state: RelayState; load: number; capacity?: number } | undefined,
+): PolicyRelay[] {
+  return probed.map(({ id, healthy }) => {
+    const r = registry(id);
+    if (r === undefined) return { id, healthy, state: 'active', load: 0 };
+    return { id, healthy, state: r.state, load: r.load, ...(r.capacity !== undefined && r.capacity > 0 ? { weight: r.capacity } : {}) };
+  });
+}
+
 /** True when two decisions route the same way (the reason may differ). */
 export function sameRouting(a: Pick<PolicyDecision, 'action' | 'prepend'>, b: Pick<PolicyDecision, 'action' | 'prepend'>): boolean {
   return a.action === b.action && (a.action === 'withdraw' || a.prepend === b.prepend);

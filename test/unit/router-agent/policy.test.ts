@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, sameRouting, type PolicyRelay, type PolicyThresholds } from '../../../router-agent/policy.js';
+import { decide, policyRelays, sameRouting, type PolicyRelay, type PolicyThresholds } from '../../../router-agent/policy.js';
 
 const T: PolicyThresholds = {
   steps: [
@@ -166,5 +166,28 @@ describe('sameRouting', () => {
     expect(sameRouting({ action: 'announce', prepend: 1 }, { action: 'announce', prepend: 3 })).toBe(false);
     expect(sameRouting({ action: 'withdraw', prepend: 0 }, { action: 'withdraw', prepend: 5 })).toBe(true);
     expect(sameRouting({ action: 'withdraw', prepend: 0 }, { action: 'announce', prepend: 0 })).toBe(false);
+  });
+});
+
+describe('policyRelays', () => {
+  it('joins probe health with registry state, load and capacity', () => {
+    const registry = new Map([
+      ['r1', { state: 'full' as const, load: 1, capacity: 500 }],
+      ['r2', { state: 'active' as const, load: 0.3, capacity: 0 }],
+    ]);
+    expect(
+      policyRelays(
+        [
+          { id: 'r1', healthy: true },
+          { id: 'r2', healthy: false },
+          { id: 'r3', healthy: true },
+        ],
+        (id) => registry.get(id),
+      ),
+    ).toEqual([
+      { id: 'r1', healthy: true, state: 'full', load: 1, weight: 500 },
+      { id: 'r2', healthy: false, state: 'active', load: 0.3 },
+      { id: 'r3', healthy: true, state: 'active', load: 0 },
+    ]);
   });
 });
