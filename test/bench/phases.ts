@@ -1,0 +1,161 @@
+/**
+ * The measurements made against one running server, driven from the orchestrator through the generator process:
+ *  1. allocations: a burst of K Allocate handshakes (Allocates/s), held idle to weigh the server's RSS per
+ *     allocation, then deleted;
+ *  2. latency: F flows with the peers echoing, at a fixed moderate rate (one-way both ways and round trip);
+ *  3. throughput: client → peer only, stepping the offered rate up (×stepFactor) until a step loses ≥ lossPct or
+ *     the generator cannot keep up, then bisecting between the last passing and the first failing rate.
+ */
+import type { BurstResult, ReleaseResult } from './allocations.js';
+import type { GeneratorProcess } from './generator-process.js';
+import type { BenchOptions } from './options.js';
+import { cpuSampler, readRssKb } from './proc.js';
+import type { RunningServer } from './servers.js';
+import type { StepOptions, StepResult } from './traffic.js';
+import type { TurnCredentials } from './turn-client.js';
+
+export interface AllocationMetrics {
+  burst: BurstResult;
+  release: ReleaseResult;
+  rssBeforeKb: number;
+  rssAfterKb: number;
+  /** (RSS after − RSS before) / allocations created, in bytes. */
+  bytesPerAllocation: number;
+  serverCpuPct: number;
+}
+
+export type ThroughputLimit = 'loss' | 'generator' | 'ceiling' | 'budget';
+
+export interface ThroughputMetrics {
+  /** Highest offered rate that passed (client → peer datagrams per second); 0 when none did. */
+  maxPps: number;
+  best: StepResult | undefined;
+  steps: (StepResult & { pass: boolean })[];
+  /** Why the search stopped above maxPps. */
+  limitedBy: ThroughputLimit;
+  /** Server CPU time per relayed datagram at the best step, in microseconds. */
+  serverCpuUsPerPacket: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls the server's RSS until two readings 250 ms apart differ by < 0.5 % (at most `maxMs`). */
+async function settledRss(pid: number, maxMs: number): Promise<number> {
+  const deadline = Date.now() + maxMs;
+  let prev = readRssKb(pid);
+  for (;;) {
+    await sleep(250);
+    const cur = readRssKb(pid);
+    if (Math.abs(cur - prev) <= prev * 0.005 || Date.now() > deadline) return cur;
+    prev = cur;
+  }
+}
+
+export async function measureAllocations(
+  gen: GeneratorProcess,
+  server: RunningServer,
+  creds: TurnCredentials,
+  o: BenchOptions,
+  clientAddress: () => string,
+): Promise<AllocationMetrics> {
+  const base = { server: server.endpoint, creds };
+  if (o.warmupAllocations > 0) {
+    await gen.call({ cmd: 'burst.open', ...base, localAddress: clientAddress(), count: o.warmupAllocations });
+    await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency });
+    await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
+  }
+  await gen.call({ cmd: 'burst.open', ...base, localAddress: clientAddress(), count: o.idleAllocations });
+  const rssBeforeKb = await settledRss(server.pid, 3000);
+  const cpu = cpuSampler([server.pid]);
+  const burst = await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency });
+  const [serverCpuPct] = cpu.stop();
+  const rssAfterKb = await settledRss(server.pid, 5000);
+  const release = await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
+  return {
+    burst,
+    release,
+    rssBeforeKb,
+    rssAfterKb,
+    bytesPerAllocation: burst.ok > 0 ? ((rssAfterKb - rssBeforeKb) * 1024) / burst.ok : Number.NaN,
+    serverCpuPct,
+  };
+}
+
+/** A throughput step (all flows, no echo) or a latency step (reader flows only, echoing). */
+function stepOptions(o: BenchOptions, server: RunningServer, ratePps: number, latency: boolean, durationMs = o.stepMs): StepOptions {
+  return { ratePps, durationMs, drainMs: o.drainMs, echo: latency, readersOnly: latency, serverPid: server.pid };
+}
+
+/** The generator failed to offer the rate, or dropped more in its own sockets than the server did. */
+function generatorBound(r: StepResult): boolean {
+  const genDrops = r.drops.generatorPeers + r.drops.generatorClients;
+  const serverDrops = r.drops.serverListen + r.drops.serverRelay;
+  return r.achievedPps < r.offeredPps * 0.98 || (genDrops > 0 && genDrops >= serverDrops);
+}
+
+export async function measureLatency(gen: GeneratorProcess, server: RunningServer, o: BenchOptions): Promise<StepResult> {
+  await gen.call({ cmd: 'rig.step', step: stepOptions(o, server, o.latencyPps, true, Math.min(1000, o.latencyMs)) });
+  return gen.call({ cmd: 'rig.step', step: stepOptions(o, server, o.latencyPps, true, o.latencyMs) });
+}
+
+export async function measureThroughput(
+  gen: GeneratorProcess,
+  server: RunningServer,
+  o: BenchOptions,
+  log: (line: string) => void,
+): Promise<ThroughputMetrics> {
+  const steps: (StepResult & { pass: boolean })[] = [];
+  let good: StepResult | undefined;
+  let badRate = Number.POSITIVE_INFINITY;
+  let limitedBy: ThroughputLimit = 'budget';
+  let rate = o.startPps;
+  let spentMs = 0;
+  const run = async (r: number): Promise<StepResult & { pass: boolean }> => {
+    const res = await gen.call({ cmd: 'rig.step', step: stepOptions(o, server, Math.round(r), false) });
+    spentMs += o.stepMs;
+    const pass = res.lossPct < o.lossPct && !generatorBound(res);
+    const s = { ...res, pass };
+    steps.push(s);
+    log(
+      `    ${Math.round(r)} pps offered: sent ${Math.round(res.achievedPps)}/s, loss ${res.lossPct.toFixed(3)} %, ` +
+        `server CPU ${res.serverCpuPct.toFixed(0)} %, generator CPU ${res.generatorCpuPct.toFixed(0)} % ` +
+        `→ ${pass ? 'pass' : generatorBound(res) ? 'generator-bound' : 'fail'}`,
+    );
+    return s;
+  };
+  while (spentMs < o.searchBudgetS * 1000) {
+    let s = await run(rate);
+    // One retry of a failing step rules out a one-off hiccup (another process taking the CPU for a moment).
+    if (!s.pass && spentMs < o.searchBudgetS * 1000) s = await run(rate);
+    if (s.pass) {
+      good = s;
+    } else {
+      badRate = Math.min(badRate, rate);
+      limitedBy = generatorBound(s) ? 'generator' : 'loss';
+    }
+    const goodRate = good?.offeredPps ?? 0;
+    if (Number.isFinite(badRate)) {
+      if (goodRate > 0 && badRate / goodRate <= o.searchPrecision) break;
+      rate = goodRate > 0 ? (goodRate + badRate) / 2 : rate / 2;
+      if (goodRate === 0 && rate < 500) break;
+    } else {
+      if (rate >= o.maxPps) {
+        limitedBy = 'ceiling';
+        break;
+      }
+      rate = Math.min(o.maxPps, rate * o.stepFactor);
+    }
+  }
+  if (spentMs >= o.searchBudgetS * 1000 && !Number.isFinite(badRate)) limitedBy = 'budget';
+  const best = good;
+  const relayed = best ? best.relayedPps : 0;
+  return {
+    maxPps: best ? best.offeredPps : 0,
+    best,
+    steps,
+    limitedBy,
+    serverCpuUsPerPacket: best && relayed > 0 ? (best.serverCpuPct / 100 / relayed) * 1e6 : Number.NaN,
+  };
+}

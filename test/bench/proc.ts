@@ -1,0 +1,144 @@
+/**
+ * Reading the kernel's view of a process and of UDP sockets (Linux /proc): resident memory, CPU time, per-socket
+ * receive drops, and a description of the machine for the report.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+let clockTicks: number | undefined;
+
+function ticksPerSecond(): number {
+  if (clockTicks === undefined) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/** VmRSS of a process in KiB (from /proc/<pid>/status); NaN when the process is gone. */
+export function readRssKb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    return m ? Number(m[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** User + system CPU seconds consumed so far by a process (all its threads); NaN when gone. */
+export function readCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start at field 3 (state).
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(rest[11]);
+    const stime = Number(rest[12]);
+    return (utime + stime) / ticksPerSecond();
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** A CPU-time sampler for several processes: `stop()` gives each one's CPU use in % of one core. */
+export function cpuSampler(pids: number[]): { stop(): number[] } {
+  const t0 = performance.now();
+  const c0 = pids.map(readCpuSeconds);
+  return {
+    stop(): number[] {
+      const wall = (performance.now() - t0) / 1000;
+      return pids.map((pid, i) => (100 * (readCpuSeconds(pid) - c0[i])) / wall);
+    },
+  };
+}
+
+export interface UdpSocketStats {
+  /** Datagrams dropped because the socket's receive buffer was full (cumulative since the socket opened). */
+  drops: number;
+  /** Bytes waiting in receive queues right now. */
+  rxQueue: number;
+}
+
+/**
+ * Sums the receive drops of IPv4 UDP sockets bound to any of `ports` on this host (/proc/net/udp, this network
+ * namespace). Used to tell whether a loss happened in the server's sockets or in the load generator's.
+ */
+export function udpStats(ports: ReadonlySet<number>): UdpSocketStats {
+  let drops = 0;
+  let rxQueue = 0;
+  let text: string;
+  try {
+    text = readFileSync('/proc/net/udp', 'utf8');
+  } catch {
+    return { drops: Number.NaN, rxQueue: Number.NaN };
+  }
+  let start = text.indexOf('\n') + 1;
+  while (start > 0 && start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
+    if (line.length === 0) continue;
+    const f = line.split(/\s+/);
+    const local = f[1];
+    const port = parseInt(local.slice(local.indexOf(':') + 1), 16);
+    if (!ports.has(port)) continue;
+    const queues = f[4].split(':');
+    rxQueue += parseInt(queues[1], 16);
+    drops += Number(f[f.length - 1]);
+  }
+  return { drops, rxQueue };
+}
+
+export interface MachineInfo {
+  nproc: number;
+  cpuModel: string;
+  memoryGb: number;
+  kernel: string;
+  node: string;
+  coturn: string;
+  nodeTurn: string;
+  rmemDefault: string;
+  rmemMax: string;
+}
+
+function readOr(path: string, fallback: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return fallback;
+  }
+}
+
+export function machineInfo(nodeTurnVersion: string): MachineInfo {
+  const cpuinfo = readOr('/proc/cpuinfo', '');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(readOr('/proc/meminfo', ''))?.[1] ?? 0);
+  let coturn = 'not installed';
+  try {
+    coturn = execFileSync('turnserver', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch {
+    /* not installed */
+  }
+  let nproc = cpus().length;
+  try {
+    nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim()) || nproc;
+  } catch {
+    /* keep os.cpus() */
+  }
+  return {
+    nproc,
+    cpuModel: model.trim(),
+    memoryGb: Math.round(memKb / 1024 / 1024),
+    kernel: readOr('/proc/sys/kernel/osrelease', 'unknown'),
+    node: process.version,
+    coturn,
+    nodeTurn: nodeTurnVersion,
+    rmemDefault: readOr('/proc/sys/net/core/rmem_default', '?'),
+    rmemMax: readOr('/proc/sys/net/core/rmem_max', '?'),
+  };
+}
