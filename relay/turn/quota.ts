@@ -8,6 +8,20 @@
 
 export type Admission = 'ok' | 'capacity' | 'user-quota';
 
+/**
+ * The name a user's quota is kept under: the user part of a TURN REST username (`expiry:user` → `user`, as each
+ * REST credential has its own username), else the username itself.
+ */
+export function quotaKeyOf(username: string): string {
+  const colon = username.indexOf(':');
+  if (colon <= 0 || colon === username.length - 1) return username;
+  for (let i = 0; i < colon; i++) {
+    const c = username.charCodeAt(i);
+    if (c < 48 || c > 57) return username;
+  }
+  return username.slice(colon + 1);
+}
+
 export class Quota {
   readonly #capacity: number;
   readonly #userQuota: number;
@@ -22,18 +36,20 @@ export class Quota {
   /** Admits one allocation for `username` (counted until release) or says why not. */
   admit(username: string): Admission {
     if (this.#total >= this.#capacity) return 'capacity';
-    const n = this.#perUser.get(username) ?? 0;
+    const key = quotaKeyOf(username);
+    const n = this.#perUser.get(key) ?? 0;
     if (this.#userQuota > 0 && n >= this.#userQuota) return 'user-quota';
-    this.#perUser.set(username, n + 1);
+    this.#perUser.set(key, n + 1);
     this.#total += 1;
     return 'ok';
   }
 
   release(username: string): void {
-    const n = this.#perUser.get(username);
+    const key = quotaKeyOf(username);
+    const n = this.#perUser.get(key);
     if (n === undefined) return;
-    if (n <= 1) this.#perUser.delete(username);
-    else this.#perUser.set(username, n - 1);
+    if (n <= 1) this.#perUser.delete(key);
+    else this.#perUser.set(key, n - 1);
     this.#total -= 1;
   }
 
@@ -42,7 +58,7 @@ export class Quota {
   }
 
   countFor(username: string): number {
-    return this.#perUser.get(username) ?? 0;
+    return this.#perUser.get(quotaKeyOf(username)) ?? 0;
   }
 }
 

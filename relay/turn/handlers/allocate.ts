@@ -29,8 +29,10 @@ export async function handleAllocate(core: TurnCore, ctx: RequestContext): Promi
   const auth = authenticate(core, ctx);
 
   // 2. The 5-tuple must not be in use by an allocation (a retransmit never gets here: the retransmit cache
-  //    answered it with the first response).
-  if (core.table.find(ctx.transport, ctx.clientAddress, ctx.clientPort) !== undefined || core.pendingAllocations.has(ctx.key)) {
+  //    answered it with the first response). An allocation that expired but was not swept yet is ended now.
+  const existing = core.table.find(ctx.transport, ctx.clientAddress, ctx.clientPort);
+  if (existing !== undefined && existing.isExpired(core.clock.now())) core.closeAllocation(existing, 'expired');
+  else if (existing !== undefined || core.pendingAllocations.has(ctx.key)) {
     throw new AnyturnError('ATN_ERR_TURN_ALLOCATION_MISMATCH', 'this 5-tuple already has an allocation');
   }
 

@@ -48,6 +48,17 @@ describe('TURN lifetimes (manual clock + fake sweep timer)', () => {
     expect(text).toMatch(/turn_allocations_closed_total\{reason="expired"\} 1/);
   });
 
+  it('an Allocate on the 5-tuple of an expired (not yet swept) allocation gets a new one, not 437', async () => {
+    const c = await relay.client();
+    const first = await c.allocate({ lifetime: 600 });
+    now += 601_000; // no sweep ran
+    const second = await c.allocate();
+    expect(second.relayed).toHaveLength(1);
+    expect(relay.server.allocationCount).toBe(1);
+    expect(relay.server.findAllocation(relay.listener, c.localAddress.address, c.localAddress.port)?.relays[0].port).toBe(second.relayed[0].port);
+    expect(first.relayed[0].port).toBeGreaterThan(0);
+  });
+
   it('a Refresh extends the lifetime', async () => {
     const c = await relay.client();
     await c.allocate();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Quota, takeTokens } from '../../../../relay/turn/quota.js';
+import { Quota, quotaKeyOf, takeTokens } from '../../../../relay/turn/quota.js';
 
 describe('Quota', () => {
   it('admits up to capacity and per-user quota, and releases', () => {
@@ -15,6 +15,19 @@ describe('Quota', () => {
     expect(q.admit('c')).toBe('ok');
     q.release('nobody'); // unknown: no effect
     expect(q.total).toBe(3);
+  });
+
+  it('counts TURN REST usernames (expiry:user) under their user part', () => {
+    expect(quotaKeyOf('1700000000:alice')).toBe('alice');
+    expect(quotaKeyOf('1700000000')).toBe('1700000000');
+    expect(quotaKeyOf('bob')).toBe('bob');
+    expect(quotaKeyOf('x1:bob')).toBe('x1:bob');
+    expect(quotaKeyOf('17:')).toBe('17:');
+    const q = new Quota({ capacity: 10, userQuota: 1 });
+    expect(q.admit('1700000000:alice')).toBe('ok');
+    expect(q.admit('1700000999:alice')).toBe('user-quota');
+    q.release('1700000000:alice');
+    expect(q.admit('1700000999:alice')).toBe('ok');
   });
 
   it('userQuota 0 means unlimited', () => {
