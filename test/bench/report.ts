@@ -9,7 +9,7 @@ import type { AllocationMetrics, ThroughputMetrics } from './phases.js';
 import type { MachineInfo } from './proc.js';
 import type { ProfileSummary } from './profile.js';
 import { SERVER_LABELS, type ServerKind } from './servers.js';
-import type { StepResult } from './traffic.js';
+import type { Framing, StepResult } from './traffic.js';
 
 export const NOTES_BEGIN = '<!-- notes:begin (hand-written; kept when the bench rewrites this file) -->';
 export const NOTES_END = '<!-- notes:end -->';
@@ -19,6 +19,8 @@ export interface ServerRun {
   command?: string;
   /** Set when the server could not be started or a phase failed. */
   error?: string;
+  /** How the clients sent data in the latency and throughput phases. */
+  framing?: Framing;
   allocations?: AllocationMetrics;
   latency?: StepResult;
   throughput?: ThroughputMetrics;
@@ -60,7 +62,7 @@ interface Row {
 function throughputCell(r: ServerRun): string {
   const t = r.throughput;
   if (!t) return r.error ? 'n/a' : '–';
-  const v = int(t.maxPps);
+  const v = int(t.maxPps) + (r.framing === 'send-indication' ? ' (Send indications)' : '');
   if (t.limitedBy === 'generator') return `≥ ${v} (generator-bound)`;
   if (t.limitedBy === 'ceiling') return `≥ ${v} (ceiling)`;
   return v;

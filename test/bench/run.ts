@@ -13,6 +13,7 @@ import { measureAllocations, measureLatency, measureThroughput } from './phases.
 import { machineInfo } from './proc.js';
 import { summarizeProfileDir, type ProfileSummary } from './profile.js';
 import { extractNotes, renderReport, type BenchReport, type ServerRun } from './report.js';
+import type { RigOptions } from './traffic.js';
 import { SERVER_LABELS, startServer, type RunningServer, type ServerConfig, type ServerKind } from './servers.js';
 
 const CREDS = { username: 'bench', password: 'bench' };
@@ -93,36 +94,54 @@ async function benchServer(kind: ServerKind, o: BenchOptions): Promise<ServerRun
         run.notes.push(`allocation phase failed: ${errorText(err)}`);
         log(`  allocation phase failed: ${errorText(err)}`);
       }
-      try {
-        await gen.call({
-          cmd: 'rig.create',
-          rig: { server: server.endpoint, creds: CREDS, flows: o.flows, readerFlows: o.readerFlows, payloadBytes: o.payloadBytes, localAddress: clientAddress(o) },
-        });
-      } catch (err) {
-        run.notes.push(`traffic setup (Allocate, CreatePermission, ChannelBind) failed: ${errorText(err)}`);
-        log(`  traffic setup failed: ${errorText(err)}`);
-        return;
+      for (const framing of ['channel-data', 'send-indication'] as const) {
+        const rig: RigOptions = {
+          framing,
+          server: server.endpoint,
+          creds: CREDS,
+          flows: o.flows,
+          readerFlows: o.readerFlows,
+          payloadBytes: o.payloadBytes,
+          localAddress: clientAddress(o),
+        };
+        try {
+          await gen.call({ cmd: 'rig.create', rig });
+        } catch (err) {
+          run.notes.push(`traffic setup (Allocate, CreatePermission, ChannelBind) failed: ${errorText(err)}`);
+          log(`  traffic setup failed: ${errorText(err)}`);
+          return;
+        }
+        run.framing = framing;
+        try {
+          const l = await measureLatency(gen, server, o);
+          run.latency = l;
+          log(
+            `  latency at ${o.latencyPps} pps with echo (${framing}): fwd p50/p99 ${l.forward.p50Us}/${l.forward.p99Us} µs, ` +
+              `rtt ${l.roundTrip.p50Us}/${l.roundTrip.p99Us} µs, loss ${l.lossPct.toFixed(3)} % / ${l.echoLossPct.toFixed(3)} %`,
+          );
+          if (l.received === 0 && framing === 'channel-data') {
+            run.notes.push(
+              `relays no ChannelData sent by clients (0 of ${l.sent} reached the peers); ` +
+                'latency and throughput below use Send indications instead',
+            );
+            run.latency = undefined;
+            await gen.call({ cmd: 'rig.close' }).catch(() => undefined);
+            continue;
+          }
+        } catch (err) {
+          run.notes.push(`latency phase failed: ${errorText(err)}`);
+        }
+        try {
+          log('  throughput search:');
+          const t = await measureThroughput(gen, server, o, log);
+          run.throughput = t;
+          log(`  max ${t.maxPps} pps (limited by ${t.limitedBy})`);
+        } catch (err) {
+          run.notes.push(`throughput phase failed: ${errorText(err)}`);
+        }
+        await gen.call({ cmd: 'rig.close' }).catch(() => undefined);
+        break;
       }
-      try {
-        const l = await measureLatency(gen, server, o);
-        run.latency = l;
-        log(
-          `  latency at ${o.latencyPps} pps with echo: fwd p50/p99 ${l.forward.p50Us}/${l.forward.p99Us} µs, ` +
-            `rtt ${l.roundTrip.p50Us}/${l.roundTrip.p99Us} µs, loss ${l.lossPct.toFixed(3)} % / ${l.echoLossPct.toFixed(3)} %`,
-        );
-        if (l.received === 0) run.notes.push('no ChannelData reached the peers in the latency phase');
-      } catch (err) {
-        run.notes.push(`latency phase failed: ${errorText(err)}`);
-      }
-      try {
-        log('  throughput search:');
-        const t = await measureThroughput(gen, server, o, log);
-        run.throughput = t;
-        log(`  max ${t.maxPps} pps (limited by ${t.limitedBy})`);
-      } catch (err) {
-        run.notes.push(`throughput phase failed: ${errorText(err)}`);
-      }
-      await gen.call({ cmd: 'rig.close' }).catch(() => undefined);
     });
   } catch (err) {
     run.error = errorText(err).split('\n')[0];
@@ -141,7 +160,7 @@ async function profileAnyturn(activity: 'traffic' | 'allocations', o: BenchOptio
       if (activity === 'traffic') {
         await gen.call({
           cmd: 'rig.create',
-          rig: { server: server.endpoint, creds: CREDS, flows: o.flows, readerFlows: o.readerFlows, payloadBytes: o.payloadBytes, localAddress: clientAddress(o) },
+          rig: { framing: 'channel-data', server: server.endpoint, creds: CREDS, flows: o.flows, readerFlows: o.readerFlows, payloadBytes: o.payloadBytes, localAddress: clientAddress(o) },
         });
         let sent = 0;
         while (Date.now() < deadline) {

@@ -143,7 +143,7 @@ function isReadyLine(line: string): boolean {
   if (!line.startsWith('{')) return false;
   try {
     const o = JSON.parse(line) as Record<string, unknown>;
-    return o.ready === true || o.event === 'ready' || (typeof o.msg === 'string' && /\bready\b/i.test(o.msg));
+    return o.ready === true || o.event === 'ready' || o.msg === 'ready';
   } catch {
     return false;
   }

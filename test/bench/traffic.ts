@@ -2,7 +2,7 @@
  * TrafficRig: F allocations, each with its own peer UDP socket on loopback, a permission and a channel to it,
  * driven with ChannelData at a set rate and packet size (the measuring half of the load generator).
  *
- * Client → relay: ChannelData (4-byte header + payload), round-robin over the client sockets, sent in batches on
+ * Client → relay: ChannelData (4-byte header + payload; or Send indications, see Framing), round-robin over the client sockets, sent in batches on
  * a 1 ms timer from preallocated buffers. Relay → peer: the first R flows have *reader* peers in this thread,
  * which count each datagram and record its one-way latency (and, with `echo`, stamp the time and send it back, so
  * the relay turns it into ChannelData to the client, which records the return latency and the round trip). The
@@ -14,7 +14,15 @@
  * ignored, so the counts of a step are exact.
  */
 import dgram from 'node:dgram';
-import { writeChannelDataHeader, type TransportAddress } from '../../src/stun/index.js';
+import {
+  Attr,
+  Method,
+  StunClass,
+  StunWriter,
+  newTransactionId,
+  writeChannelDataHeader,
+  type TransportAddress,
+} from '../../src/stun/index.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
 import { PeerSink } from './peer-sink.js';
 import { readCpuSeconds, udpStats } from './proc.js';
@@ -28,7 +36,14 @@ const TICK_MS = 1;
 /** At most this much backlog (in ms of the offered rate) is sent in one tick after a stall. */
 const MAX_CATCH_UP_MS = 20;
 
+/**
+ * How the clients send: ChannelData (the fast path every browser uses once a channel is bound) or Send
+ * indications (for servers that do not relay ChannelData from clients).
+ */
+export type Framing = 'channel-data' | 'send-indication';
+
 export interface RigOptions {
+  framing: Framing;
   server: Endpoint;
   creds: TurnCredentials;
   flows: number;
@@ -80,6 +95,7 @@ interface Flow {
   /** Reader peer socket, or undefined for a sink flow. */
   peer: dgram.Socket | undefined;
   peerPort: number;
+  /** Preallocated messages; the payload starts at `payloadOffset` in each. */
   ring: Buffer[];
   ringPos: number;
   seq: number;
@@ -95,6 +111,25 @@ async function bindReader(localAddress: string): Promise<dgram.Socket> {
     });
   });
   return s;
+}
+
+/** One ring buffer: a ChannelData message, or a Send indication whose DATA value is the payload. */
+function frame(framing: Framing, payloadBytes: number, peer: TransportAddress): Buffer {
+  if (framing === 'channel-data') {
+    const b = Buffer.alloc(4 + payloadBytes);
+    writeChannelDataHeader(b, 0, CHANNEL, payloadBytes);
+    return b;
+  }
+  return new StunWriter()
+    .reset(Method.Send, StunClass.Indication, newTransactionId())
+    .addXorAddress(Attr.XOR_PEER_ADDRESS, peer)
+    .addBytes(Attr.DATA, Buffer.alloc(payloadBytes))
+    .toBuffer();
+}
+
+/** Where the payload starts in a frame: after the 4-byte ChannelData header, or after the STUN header, XOR-PEER-ADDRESS (IPv4) and the DATA attribute header. */
+function payloadOffsetOf(framing: Framing): number {
+  return framing === 'channel-data' ? 4 : 20 + 12 + 4;
 }
 
 function closeAll(flows: Flow[]): void {
@@ -123,7 +158,8 @@ export class TrafficRig {
   /** Creates the peers, then the allocations, permissions and channels (one flow after the other). */
   static async create(opts: RigOptions): Promise<TrafficRig> {
     const flows: Flow[] = [];
-    const size = 4 + Math.max(MIN_PAYLOAD_BYTES, opts.payloadBytes);
+    const payloadBytes = Math.max(MIN_PAYLOAD_BYTES, opts.payloadBytes);
+    const off = payloadOffsetOf(opts.framing);
     const readers = Math.max(1, Math.min(opts.readerFlows, opts.flows));
     const sink = opts.flows > readers ? await PeerSink.start(opts.flows - readers, opts.localAddress) : undefined;
     try {
@@ -141,9 +177,8 @@ export class TrafficRig {
         await session.channelBind(CHANNEL, peerAddress);
         if (peer) await new Promise<void>((resolve) => peer.connect(flow.relayed.port, flow.relayed.address, resolve));
         for (let k = 0; k < RING; k++) {
-          const b = Buffer.alloc(size);
-          writeChannelDataHeader(b, 0, CHANNEL, size - 4);
-          b.writeUInt32BE(i, 8);
+          const b = frame(opts.framing, payloadBytes, peerAddress);
+          b.writeUInt32BE(i, off + 4);
           flow.ring.push(b);
         }
       }
@@ -219,6 +254,7 @@ export class TrafficRig {
 
     const nFlows = flows.length;
     const stepId = this.stepId;
+    const off = payloadOffsetOf(this.opts.framing);
     const total = Math.round((o.ratePps * o.durationMs) / 1000);
     const maxBurst = Math.max(1, Math.round((o.ratePps * MAX_CATCH_UP_MS) / 1000));
     let sent = 0;
@@ -244,9 +280,9 @@ export class TrafficRig {
           rr = rr + 1 === nFlows ? 0 : rr + 1;
           const b = f.ring[f.ringPos];
           f.ringPos = f.ringPos + 1 === RING ? 0 : f.ringPos + 1;
-          b.writeUInt32BE(stepId, 4);
-          b.writeUInt32BE(f.seq++, 12);
-          b.writeDoubleBE(performance.now(), 20);
+          b.writeUInt32BE(stepId, off);
+          b.writeUInt32BE(f.seq++, off + 8);
+          b.writeDoubleBE(performance.now(), off + 16);
           f.session.socket.send(b);
         }
         sent += n > 0 ? n : 0;
