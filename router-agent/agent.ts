@@ -16,7 +16,7 @@ import { NetlinkMonitor } from './monitor.js';
 export type RouterAgentEvents = {
   /** After every pass (also those that changed nothing). */
   reconciled: [result: ReconcileResult];
-  /** A relay's health changed (re-emitted from RelayHealth, for the BGP driver). */
+  /** A relay's health changed (re-emitted from RelayHealth, for the BGP loop: announcer.ts). */
   health: [status: RelayStatus, previous: RelayHealthState];
   listenererror: [event: string, error: unknown];
 };
@@ -59,6 +59,12 @@ export class RouterAgent extends TypedEmitter<RouterAgentEvents> {
   /** Relays that may take TCP/TLS flows now. */
   healthyIds(): Set<string> {
     return this.config.healthCheck ? this.health.healthyIds() : new Set(this.config.relays.map((r) => r.id));
+  }
+
+  /** The verdict per configured relay (what the BGP policy takes): probes, or all healthy without health checks. */
+  relayHealth(): { id: string; healthy: boolean }[] {
+    const healthy = this.healthyIds();
+    return this.config.relays.map((r) => ({ id: r.id, healthy: healthy.has(r.id) }));
   }
 
   /**

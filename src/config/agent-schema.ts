@@ -1,7 +1,9 @@
-import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import { parseRedisUrl } from '../cluster/redis-url.js';
 import { AnyturnError } from '../errors.js';
-import { count, hostPort, list, name, port, specificIpAddress, text, type HostPort } from './fields.js';
+import { cidr, count, hostPort, list, name, parseCidr, port, specificIpAddress, text, type HostPort } from './fields.js';
 import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
 import { loadConfig } from './load.js';
 import { LOG_LEVELS, type LogLevel } from './schema.js';
@@ -22,6 +24,32 @@ export interface AgentRelay {
   address6: string | undefined;
   /** STUN port probed on `address`. */
   port: number;
+}
+
+/** One AS-path prepend step of the BGP policy (router-agent/policy.ts). */
+export interface AgentPrependStep {
+  /** Aggregate PoP load (0..1) at which the step starts. */
+  load: number;
+  /** AS-path prepends while in the step. */
+  prepend: number;
+}
+
+/** The `bgp:` section: the agent drives BIRD 2 through its own include file. */
+export interface AgentBgpConfig {
+  /** BIRD's control socket (`bird -s`). */
+  birdctlSocket: string;
+  /** The include file the agent owns (the operator's bird.conf includes it). */
+  includeFile: string;
+  /** AS prepended to de-prefer the PoP (the router's own AS). */
+  prependAs: number;
+  /** Prefixes announced while the PoP takes traffic (default: each anycast address as a host route). */
+  prefixes: readonly string[];
+  /** Prefix of the BIRD symbols of the include file (`<name>_export()`, `<name>_route()`, `<name>_anycast4/6`). */
+  symbolPrefix: string;
+  /** The birdc binary. */
+  birdc: string;
+  steps: readonly AgentPrependStep[];
+  hysteresis: number;
 }
 
 /** The validated, frozen agent configuration. */
@@ -66,6 +94,14 @@ export interface AgentConfig {
   /** Where /metrics is served; undefined = not served. */
   metrics: HostPort | undefined;
   logLevel: LogLevel;
+  /** BGP announcement of the anycast prefixes; undefined = the agent does not touch BGP. */
+  bgp: AgentBgpConfig | undefined;
+  /** Cluster store (relay load and state for the BGP policy; the agent's decisions for `anyturn status`). */
+  redis: string | undefined;
+  /** This agent's id in the cluster store (default: the host name). */
+  agentId: string;
+  /** BGP policy re-evaluation and announcement publication period, ms. */
+  announceInterval: number;
 }
 
 export const AGENT_FLAGS = {
@@ -74,6 +110,7 @@ export const AGENT_FLAGS = {
   teardown: { type: 'boolean', help: 'remove every object the agent created and exit' },
   'log-level': { type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (default info)` },
   metrics: { type: 'string', arg: 'IP:PORT', help: 'serve /metrics here' },
+  redis: { type: 'string', arg: 'URL', help: 'cluster store: relay load for the BGP policy, decisions for anyturn status' },
 } as const satisfies FlagsSpec;
 
 export const AGENT_USAGE = formatUsage('anyturn agent --config FILE [--once | --teardown] [flags]', AGENT_FLAGS);
@@ -89,6 +126,42 @@ const RelaySchema = z.strictObject({
   address: ipv4(),
   address6: ipv6().optional(),
   port: port().default(3478),
+});
+
+/** redis://, rediss://, unix://, redis+sentinel://, redis+cluster:// (src/cluster/redis-url.ts). */
+const clusterUrl = () =>
+  z.string().refine((s) => {
+    try {
+      parseRedisUrl(s);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a cluster store URL (redis://, rediss://, unix://, redis+sentinel://, redis+cluster://)');
+
+/** A path BIRD and birdc can use (no quote or newline: it is written into BIRD's config). */
+const birdPath = () => z.string().regex(/^\/[^"\n\r\\]{1,200}$/, 'must be an absolute path without quotes or newlines');
+
+const StepSchema = z.strictObject({
+  load: z.number().min(0).max(1),
+  prepend: z.number().int().min(0).max(16),
+});
+
+/** Defaults of the BGP policy (documented in docs/config.md, "Router agent"). */
+export const DEFAULT_PREPEND_STEPS: readonly AgentPrependStep[] = [
+  { load: 0.6, prepend: 1 },
+  { load: 0.8, prepend: 3 },
+];
+
+const BgpSchema = z.strictObject({
+  'birdctl-socket': birdPath(),
+  'include-file': birdPath(),
+  'prepend-as': u32(1),
+  prefixes: list(cidr()).optional(),
+  'symbol-prefix': z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,40}$/, 'must be a BIRD symbol (letters, digits, _)').default('anyturn'),
+  birdc: z.string().min(1).default('birdc'),
+  steps: z.array(StepSchema).default(DEFAULT_PREPEND_STEPS.map((s) => ({ ...s }))),
+  hysteresis: z.number().min(0).max(1).default(0.05),
 });
 
 /** The file form (kebab-case keys), with defaults. */
@@ -117,6 +190,10 @@ export const AgentFileSchema = z.strictObject({
   'health-rise': count(1).default(1),
   metrics: hostPort().optional(),
   'log-level': z.enum(LOG_LEVELS).default('info'),
+  bgp: BgpSchema.optional(),
+  redis: clusterUrl().optional(),
+  'agent-id': name().optional(),
+  'announce-interval': count(100).default(5000),
   /** Free text for the operator; ignored. */
   comment: text().optional(),
 });
@@ -165,6 +242,81 @@ function crossCheck(c: AgentFile, ctx: z.RefinementCtx): void {
   if (typeof c['health-timeout'] === 'number' && typeof c['health-interval'] === 'number' && c['health-timeout'] > c['health-interval']) {
     issue(['health-timeout'], 'must be <= health-interval');
   }
+  const bgp = c.bgp;
+  if (bgp && typeof bgp === 'object') {
+    if (bgp['include-file'] === bgp['birdctl-socket']) issue(['bgp', 'include-file'], 'must differ from birdctl-socket');
+    const prefixes = Array.isArray(bgp.prefixes) ? bgp.prefixes : undefined;
+    if (prefixes !== undefined) {
+      if (prefixes.length === 0) issue(['bgp', 'prefixes'], 'needs at least 1 entry');
+      prefixes.forEach((p, i) => {
+        if (!hostBitsClear(p)) issue(['bgp', 'prefixes', i], `${p} has host bits set (BIRD refuses it)`);
+      });
+      anycast.forEach((g, i) => {
+        if (isIP(g) !== 0 && !prefixes.some((p) => covers(p, g))) {
+          issue(['anycast', i], `${g} is in none of bgp.prefixes: announcing them would not bring its traffic here`);
+        }
+      });
+    }
+  }
+}
+
+/** True when the CIDR `prefix` contains `address`. */
+function covers(prefix: string, address: string): boolean {
+  const p = parseCidr(prefix);
+  const family = isIP(address);
+  if (p === undefined || family !== p.family) return false;
+  const list = new BlockList();
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  list.addSubnet(p.address, p.prefix, type);
+  return list.check(address, type);
+}
+
+/** True when no bit beyond the prefix length is set (`198.18.0.0/24`, not `198.18.0.1/24`). */
+function hostBitsClear(prefix: string): boolean {
+  const p = parseCidr(prefix);
+  if (p === undefined) return false;
+  const bits = p.family === 4 ? 32 : 128;
+  const value = addressValue(p.address, p.family);
+  if (value === undefined) return false;
+  const hostMask = (1n << BigInt(bits - p.prefix)) - 1n;
+  return (value & hostMask) === 0n;
+}
+
+/** An IPv4/IPv6 address as an unsigned integer (undefined for a zone id or anything odd). */
+function addressValue(address: string, family: 4 | 6): bigint | undefined {
+  if (family === 4) return address.split('.').reduce((v, o) => (v << 8n) | BigInt(Number(o)), 0n);
+  if (address.includes('%')) return undefined;
+  let text = address;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const n = Number(addressValue(v4[1], 4));
+    text = `${text.slice(0, v4.index)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const a = head === '' ? [] : head.split(':');
+  const b = tail === undefined ? [] : tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? a : [...a, ...Array<string>(8 - a.length - b.length).fill('0'), ...b];
+  if (groups.length !== 8) return undefined;
+  return groups.reduce((v, g) => (v << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/** The host name, cut to a valid id. */
+function defaultAgentId(): string {
+  const id = hostname().split('.')[0].replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 63);
+  return id === '' ? 'agent' : id;
+}
+
+function toBgpConfig(b: NonNullable<AgentFile['bgp']>, anycast: readonly string[]): AgentBgpConfig {
+  return {
+    birdctlSocket: b['birdctl-socket'],
+    includeFile: b['include-file'],
+    prependAs: b['prepend-as'],
+    prefixes: b.prefixes ?? anycast.map((g) => `${g}/${isIP(g) === 6 ? 128 : 32}`),
+    symbolPrefix: b['symbol-prefix'],
+    birdc: b.birdc,
+    steps: b.steps.map((s) => ({ load: s.load, prepend: s.prepend })),
+    hysteresis: b.hysteresis,
+  };
 }
 
 function toAgentConfig(c: AgentFile): AgentConfig {
@@ -193,6 +345,10 @@ function toAgentConfig(c: AgentFile): AgentConfig {
     healthRise: c['health-rise'],
     metrics: c.metrics,
     logLevel: c['log-level'],
+    bgp: c.bgp === undefined ? undefined : toBgpConfig(c.bgp, c.anycast),
+    redis: c.redis,
+    agentId: c['agent-id'] ?? defaultAgentId(),
+    announceInterval: c['announce-interval'],
   };
 }
 
