@@ -12,7 +12,7 @@ describe('anycast: Allocates through G', () => {
   let lab: AnycastLab;
 
   beforeAll(async () => {
-    lab = await AnycastLab.start({ relayArgs: ['--redirect', 'strict', ...RACE] });
+    lab = await AnycastLab.start({ relayArgs: ['--redirect', 'strict', ...RACE], ipv6: true });
   });
 
   afterAll(async () => {
@@ -48,6 +48,13 @@ describe('anycast: Allocates through G', () => {
       expect(metricValue(text, 'anyturn_load_score')).toBeGreaterThanOrEqual(0);
     }
     expect(redirects).toBeGreaterThanOrEqual(200);
+  });
+
+  it('IPv6: Allocates through G6 are sent to the relays\' IPv6 unicast addresses', async () => {
+    const results = await lab.clients[0].allocate(lab.g6, { count: 50, concurrency: 4 });
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    const ipv6Unicast = lab.relays.map((r) => `${r.relay.address6}:${PORT}`);
+    for (const r of results) expect(ipv6Unicast).toContain(r.alternate);
   });
 
   it('fast: the 300 comes at once with REALM and NONCE, and the nonce works on the relay it names', async () => {

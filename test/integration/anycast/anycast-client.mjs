@@ -40,7 +40,7 @@ function errorCode(m) {
 class Socket {
   constructor(localAddress) {
     this.localAddress = localAddress;
-    this.sock = dgram.createSocket('udp4');
+    this.sock = dgram.createSocket(localAddress.includes(':') ? { type: 'udp6', ipv6Only: true } : 'udp4');
     this.pending = new Map(); // tid hex -> { resolve, from, sends }
     this.done = new Map(); // tid hex -> extra answers after the first
     this.traces = new Map(); // tid hex -> { t0, answers: ['alternate@ms'] } (requests to G)
@@ -118,6 +118,11 @@ class Socket {
 
 const writer = new StunWriter();
 
+/** The wildcard address of the family of `address`. */
+function anyAddress(address) {
+  return address.includes(':') ? '::' : '0.0.0.0';
+}
+
 function allocateRequest(tid, auth) {
   writer.reset(Method.Allocate, StunClass.Request, tid).addRequestedTransport(17);
   if (auth) {
@@ -161,7 +166,7 @@ async function allocateAt(sock, server, creds, auth) {
  */
 async function allocateViaAnycast(server, creds, opts) {
   const started = Date.now();
-  const sock = new Socket(opts.localAddress ?? '0.0.0.0');
+  const sock = new Socket(opts.localAddress ?? anyAddress(server.address));
   await sock.bind();
   const result = { ok: false, restarts: 0, extra300: 0, sends: 0 };
   try {
@@ -238,7 +243,7 @@ const held = [];
 async function hold(cmd) {
   const creds = { username: cmd.username, password: cmd.password };
   const results = await runPool(cmd.count, cmd.concurrency ?? 20, async () => {
-    const sock = new Socket('0.0.0.0');
+    const sock = new Socket(anyAddress(cmd.server.address));
     await sock.bind();
     const a = await allocateAt(sock, cmd.server, creds, undefined);
     if (a.ok) held.push({ sock, server: cmd.server, auth: a.auth });
@@ -327,7 +332,7 @@ async function handle(cmd) {
     case 'flood':
       return flood(cmd);
     case 'binding': {
-      const sock = new Socket('0.0.0.0');
+      const sock = new Socket(anyAddress(cmd.server.address));
       await sock.bind();
       const tid = newTransactionId();
       const started = Date.now();

@@ -163,6 +163,8 @@ export interface AnycastLabOptions {
   /** Extra `anyturn relay` flags for every relay. */
   relayArgs?: string[];
   clients?: number;
+  /** Relays also listen on their IPv6 LAN address and hold G6; the agent maps UDP to G6 too. */
+  ipv6?: boolean;
 }
 
 export class AnycastLab {
@@ -179,6 +181,10 @@ export class AnycastLab {
 
   get g(): string {
     return this.lab.anycast;
+  }
+
+  get g6(): string {
+    return this.lab.anycast6;
   }
 
   static async start(options: AnycastLabOptions = {}): Promise<AnycastLab> {
@@ -202,6 +208,7 @@ export class AnycastLab {
       'relay',
       '--listen', r.address,
       '--anycast', this.lab.anycast,
+      ...(this.options.ipv6 ? ['--listen', r.address6, '--anycast', this.lab.anycast6] : []),
       '--port', String(PORT),
       '--realm', REALM,
       '--user', `${USER}:${PASSWORD}`,
@@ -232,13 +239,18 @@ export class AnycastLab {
   private async startAgent(): Promise<void> {
     const pop = this.lab.pops[0];
     const file = join(this.tmp, 'agent.yaml');
-    writeFileSync(file, agentConfigYaml(this.lab, pop));
+    writeFileSync(file, agentConfigYaml(this.lab, pop, { ipv6: this.options.ipv6 }));
     this.agent = startAnyturn(pop.ns, `${pop.name}-agent`, ['agent', '--config', file]);
     await waitFor('the agent to install the broadcast next hop for UDP to G', async () => {
       if (this.agent?.exited) throw new Error(`agent exited: ${this.agent.stderr}`);
       const rules = await sh('ip', ['-n', pop.ns, 'rule', 'show'], { allowFail: true });
       const neigh = await sh('ip', ['-n', pop.ns, 'neigh', 'show', pop.broadcastNextHop], { allowFail: true });
-      return rules.stdout.includes(this.lab.anycast) && neigh.stdout.includes('ff:ff:ff:ff:ff:ff') ? true : undefined;
+      let ok = rules.stdout.includes(this.lab.anycast) && neigh.stdout.includes('ff:ff:ff:ff:ff:ff');
+      if (ok && this.options.ipv6) {
+        const rules6 = await sh('ip', ['-n', pop.ns, '-6', 'rule', 'show'], { allowFail: true });
+        ok = rules6.stdout.includes(this.lab.anycast6);
+      }
+      return ok ? true : undefined;
     }, 20_000, 100);
   }
 
@@ -266,9 +278,11 @@ export class AnycastLab {
     return this.relays[i];
   }
 
-  /** "10.9.9.12:3478" -> the relay index. */
+  /** "10.9.9.12:3478" (or its IPv6 address) -> the relay index. */
   relayIndexOf(alternate: string | undefined): number {
-    return this.relays.findIndex((r) => `${r.relay.address}:${PORT}` === alternate);
+    return this.relays.findIndex(
+      (r) => `${r.relay.address}:${PORT}` === alternate || `${r.relay.address6}:${PORT}` === alternate,
+    );
   }
 
   /** One relay's /metrics text, fetched from inside a client namespace. */
