@@ -17,8 +17,8 @@
  * relay only (ECMP), so there is no race there: the 300 goes out at once and a full/draining relay redirects to
  * the least-loaded other relay of the directory, if it knows one.
  *
- * Amplification: everything sent without proof of credentials (Binding, 401, 438, 437, 400, the fast 300) takes a
- * token from the per-source and global buckets (rate-limit.ts). Answers carry only what the client needs: no
+ * Amplification: everything sent over UDP without proof of credentials (Binding, 401, 438, 437, 400, the fast 300)
+ * takes a token from the per-source and global buckets (rate-limit.ts); TCP/TLS sources cannot be spoofed. Answers carry only what the client needs: no
  * SOFTWARE, empty reason phrases, FINGERPRINT only when the request had one. See docs/anycast.md for the bound.
  *
  * Hot path: no throw, no await, no emit, no per-packet logging; one copy of each answer (the transport may send it
@@ -167,7 +167,7 @@ export class AnycastResponder {
       case Method.Connect:
       case Method.ConnectionBind:
         if (!this.#mayAnswer(transport, clientAddress, clientPort)) return;
-        if (!this.#allowed(clientAddress)) return;
+        if (!this.#allowed(transport, clientAddress)) return;
         this.#sendError(transport, msg, 437, clientAddress, clientPort);
         return;
       default:
@@ -189,7 +189,7 @@ export class AnycastResponder {
   }
 
   #binding(transport: ClientTransport, msg: StunMessage, clientAddress: string, clientPort: number): void {
-    if (!this.#allowed(clientAddress)) return;
+    if (!this.#allowed(transport, clientAddress)) return;
     const w = this.#writer.reset(Method.Binding, StunClass.SuccessResponse, msg.transactionId);
     w.addXorAddress(Attr.XOR_MAPPED_ADDRESS, { family: familyOf(clientAddress), address: clientAddress, port: clientPort });
     if (msg.has(Attr.FINGERPRINT)) w.addFingerprint();
@@ -225,7 +225,7 @@ export class AnycastResponder {
 
     const authenticated = integrityKind(msg) !== undefined;
     if (!authenticated) {
-      if (!this.#allowed(clientAddress)) return;
+      if (!this.#allowed(transport, clientAddress)) return;
       if (this.#opts.redirect === 'strict') {
         this.#sendError(transport, msg, 401, clientAddress, clientPort);
         return;
@@ -240,7 +240,7 @@ export class AnycastResponder {
 
     const cred = this.#credentials(msg);
     if (cred.kind === 'error') {
-      if (!this.#allowed(clientAddress)) return;
+      if (!this.#allowed(transport, clientAddress)) return;
       this.#sendError(transport, msg, cred.code, clientAddress, clientPort);
       return;
     }
@@ -280,7 +280,9 @@ export class AnycastResponder {
     return false;
   }
 
-  #allowed(clientAddress: string): boolean {
+  /** Only UDP can be spoofed (a TCP/TLS client completed a handshake): streams are not rate-limited. */
+  #allowed(transport: ClientTransport, clientAddress: string): boolean {
+    if (transport.protocol !== 'udp') return true;
     if (this.#deps.limiter.take(clientAddress) === 'ok') return true;
     this.#metrics.count('dropped-rate-limit');
     return false;

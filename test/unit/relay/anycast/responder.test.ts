@@ -502,6 +502,14 @@ describe('AnycastResponder: amplification bound', () => {
     expect(metrics.get('401')).toBe(11);
   });
 
+  it('does not rate-limit TCP/TLS (their sources cannot be spoofed)', () => {
+    const { responder, time, metrics } = setup();
+    const tcp = new FakeTransport('tcp', time);
+    for (let i = 0; i < 100; i++) responder.handle(tcp, request({ method: Method.Binding }), CLIENT, 1);
+    expect(tcp.sent).toHaveLength(100);
+    expect(metrics.get('dropped-rate-limit')).toBe(0);
+  });
+
   it('a flood from 20 000 spoofed sources gets at most the global burst of answers', () => {
     const { responder, udp, metrics } = setup({}, { rate: { globalRate: 500, globalBurst: 500, maxSources: 1000 } });
     for (let i = 0; i < 20_000; i++) {
