@@ -23,8 +23,11 @@ export async function run(argv: string[]): Promise<number> {
   const config = loadRelayConfig(argv);
   const log = createLogger({ level: config.logLevel });
   const relay = await startRelay(config, { log });
+  // The lifecycle lines (ready, stopping, stopped) are what supervisors and tests wait for: they are written at
+  // info even under --log-level warn/error/fatal (only 'silent' silences them).
+  const lifecycle = ['warn', 'error', 'fatal'].includes(config.logLevel) ? log.child({}, { level: 'info' }) : log;
 
-  log.info(
+  lifecycle.info(
     { event: 'ready', id: config.id, pop: config.pop, listeners: relay.listeners, metrics: relay.http ? config.metrics : undefined },
     'ready',
   );
@@ -33,10 +36,10 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const signal = await untilStopSignal(relay);
-  log.info({ signal }, 'stopping');
+  lifecycle.info({ signal }, 'stopping');
   setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
   await relay.close();
-  log.info({ event: 'stopped' }, 'stopped');
+  lifecycle.info({ event: 'stopped' }, 'stopped');
   return 0;
 }
 
