@@ -12,11 +12,23 @@
  * transit 10.255.0.(4k-3)/30 (inet side) and LAN 10.9.(8+k).0/24, and in IPv6 transit
  * fd00:255:0:k::/64 and LAN fd00:9:k::/64 (G6 = 2001:2::1, clients fd00:0:i::2); `pops: 2` is the
  * start of the two-PoP (BGP) lab: the inet router's static route to G points at pop1
- * unless `staticAnycast` is false (then BGP puts it there).
+ * unless `staticAnycast` is false or `bgp` is on.
+ *
+ * `bgp: true` (test/lab/bgp.ts): BIRD 2 in inet (the ISP, AS 64500) and in every PoP
+ * router (AS 65001, 65002, ...), eBGP per transit link; the ISP prefers pop1 by MED while
+ * the AS paths are equally long; each PoP router's BIRD includes the agent's include file.
+ * `redis: true` (test/lab/redis.ts): redis-server in `<prefix>redis`, 10.254.0.2:6379
+ * behind inet, and on a Unix socket for the test process. Configs, sockets and logs live
+ * in the state directory /tmp/anyturn-lab-<prefix>/ (removed by labDown).
  */
+import { mkdirSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AnyturnError } from '../../src/errors.js';
+import { bgpLayout, startLabBgp, type LabBgp } from './bgp.js';
 import { addAddress, addNamespace, addVeth, deleteNamespace, listNamespaces, namespacePids, sh, sysctl } from './netns.js';
+import { redisLayout, startLabRedis, type LabRedis } from './redis.js';
 
 export const LAB_ANYCAST = '198.18.0.1';
 /** IPv6 anycast address (RFC 5180 benchmarking range). */
@@ -29,8 +41,12 @@ export interface LabOptions {
   pops?: number;
   relaysPerPop?: number;
   clients?: number;
-  /** Static route to G on the inet router via pop1 (default true). */
+  /** Static route to G on the inet router via pop1 (default: true unless `bgp`). */
   staticAnycast?: boolean;
+  /** BIRD in inet (ISP) and every PoP router, eBGP sessions up (test/lab/bgp.ts). */
+  bgp?: boolean;
+  /** redis-server reachable from every namespace (test/lab/redis.ts). */
+  redis?: boolean;
 }
 
 export interface LabClient {
@@ -82,6 +98,15 @@ export interface Lab {
   inet: { ns: string };
   clients: LabClient[];
   pops: LabPop[];
+  /** Configs, sockets, logs of the lab's daemons: /tmp/anyturn-lab-<prefix>/. */
+  stateDir: string;
+  bgp: LabBgp | undefined;
+  redis: LabRedis | undefined;
+}
+
+/** Where a lab keeps its files (BIRD and redis configs, sockets, logs; `anyturn lab up` process logs). */
+export function labStateDir(prefix: string): string {
+  return join(tmpdir(), `anyturn-lab-${prefix}`);
 }
 
 /** Names and addresses of a lab (pure). */
@@ -94,8 +119,13 @@ export function labLayout(options: LabOptions): Lab {
   if (pops < 1 || pops > 8 || relaysPerPop < 1 || relaysPerPop > 32 || clients < 1 || clients > 8) {
     throw new AnyturnError('ATN_ERR_LAB_SETUP', 'lab size out of range (pops 1-8, relays 1-32, clients 1-8)');
   }
+  const stateDir = labStateDir(prefix);
+  const popNames = Array.from({ length: pops }, (_, k) => ({ name: `pop${k + 1}` }));
   return {
     prefix,
+    stateDir,
+    bgp: options.bgp ? bgpLayout(stateDir, popNames) : undefined,
+    redis: options.redis ? redisLayout(prefix, stateDir) : undefined,
     anycast: LAB_ANYCAST,
     anycast6: LAB_ANYCAST6,
     inet: { ns: `${prefix}inet` },
@@ -149,7 +179,12 @@ function checkPrefix(prefix: string): void {
 
 /** Every namespace of the lab, in creation order. */
 export function labNamespaces(lab: Lab): string[] {
-  return [lab.inet.ns, ...lab.clients.map((c) => c.ns), ...lab.pops.flatMap((p) => [p.ns, ...p.relays.map((r) => r.ns)])];
+  return [
+    lab.inet.ns,
+    ...lab.clients.map((c) => c.ns),
+    ...lab.pops.flatMap((p) => [p.ns, ...p.relays.map((r) => r.ns)]),
+    ...(lab.redis ? [lab.redis.ns] : []),
+  ];
 }
 
 /**
@@ -163,7 +198,7 @@ export async function labUp(options: LabOptions): Promise<Lab> {
     throw new AnyturnError('ATN_ERR_LAB_SETUP', `namespaces with prefix '${lab.prefix}' exist already (${existing.join(', ')}); run lab down first`);
   }
   try {
-    await build(lab, options.staticAnycast ?? true);
+    await build(lab, options.staticAnycast ?? !options.bgp);
   } catch (err) {
     await labDown(lab.prefix);
     throw err;
@@ -196,6 +231,9 @@ async function build(lab: Lab, staticAnycast: boolean): Promise<void> {
     await sh('ip', ['-n', inet, 'route', 'add', `${lab.anycast}/32`, 'via', lab.pops[0].uplinkAddress]);
     await sh('ip', ['-n', inet, '-6', 'route', 'add', `${lab.anycast6}/128`, 'via', lab.pops[0].uplinkAddress6]);
   }
+  if (lab.bgp || lab.redis) mkdirSync(lab.stateDir, { recursive: true });
+  if (lab.redis) await startLabRedis(lab.redis, inet, lab.stateDir);
+  if (lab.bgp) await startLabBgp(lab, lab.bgp);
 }
 
 async function buildPop(lab: Lab, pop: LabPop): Promise<void> {
@@ -241,11 +279,15 @@ async function routerSysctls(ns: string): Promise<void> {
   await sysctl(ns, 'net.ipv4.conf.default.rp_filter', 0);
 }
 
-/** Deletes every namespace starting with the prefix (killing what runs inside). Returns their names. */
+/**
+ * Deletes every namespace starting with the prefix (killing what runs inside: relays,
+ * agents, BIRD, redis-server) and the lab's state directory. Returns the namespaces.
+ */
 export async function labDown(prefix: string): Promise<string[]> {
   checkPrefix(prefix);
   const names = await listNamespaces(prefix);
   await Promise.all(names.map((ns) => deleteNamespace(ns)));
+  rmSync(labStateDir(prefix), { recursive: true, force: true });
   return names;
 }
 
@@ -293,6 +335,16 @@ export interface AgentConfigOptions {
   reconcileInterval?: number;
   /** Also map the IPv6 anycast address (relays' address6, broadcast-next-hop6). */
   ipv6?: boolean;
+  /**
+   * The `bgp:` section (default: on when the lab runs BGP): BIRD socket, include file and
+   * prepend AS of the PoP; `steps`/`hysteresis` override the policy's defaults.
+   */
+  bgp?: boolean | { steps?: { load: number; prepend: number }[]; hysteresis?: number };
+  /** `redis:` (default: on when the lab runs redis). */
+  redis?: boolean;
+  announceInterval?: number;
+  /** `metrics:` IP:PORT. */
+  metrics?: string;
   extra?: Record<string, unknown>;
 }
 
@@ -311,7 +363,29 @@ export function agentConfigYaml(lab: Lab, pop: LabPop, opts: AgentConfigOptions 
     `health-timeout: ${opts.healthTimeout ?? 150}`,
     `health-failures: ${opts.healthFailures ?? 2}`,
     `reconcile-interval: ${opts.reconcileInterval ?? 2000}`,
+    ...bgpYaml(lab, pop, opts),
     ...Object.entries(opts.extra ?? {}).map(([k, v]) => `${k}: ${JSON.stringify(v)}`),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+function bgpYaml(lab: Lab, pop: LabPop, opts: AgentConfigOptions): string[] {
+  const lines: string[] = [];
+  const b = lab.bgp?.pops[lab.pops.indexOf(pop)];
+  if (b !== undefined && opts.bgp !== false) {
+    const policy = typeof opts.bgp === 'object' ? opts.bgp : {};
+    lines.push(
+      `agent-id: ${pop.name}-router`,
+      'bgp:',
+      `  birdctl-socket: ${JSON.stringify(b.birdSocket)}`,
+      `  include-file: ${JSON.stringify(b.includeFile)}`,
+      `  prepend-as: ${b.asn}`,
+      ...(policy.steps ? [`  steps: ${JSON.stringify(policy.steps)}`] : []),
+      ...(policy.hysteresis !== undefined ? [`  hysteresis: ${policy.hysteresis}`] : []),
+    );
+  }
+  if (lab.redis !== undefined && opts.redis !== false) lines.push(`redis: ${JSON.stringify(lab.redis.url)}`);
+  if (opts.announceInterval !== undefined) lines.push(`announce-interval: ${opts.announceInterval}`);
+  if (opts.metrics !== undefined) lines.push(`metrics: ${JSON.stringify(opts.metrics)}`);
+  return lines;
 }
