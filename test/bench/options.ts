@@ -28,6 +28,8 @@ export interface BenchOptions {
   searchPrecision: number;
   latencyPps: number;
   latencyMs: number;
+  /** Before each server, wait up to this long for the host to be quiet (< 15 % busy). */
+  quietWaitS: number;
   profile: 'auto' | 'on' | 'off';
   profileMs: number;
   /** Where to write the report; '' to only print it. */
@@ -55,6 +57,7 @@ const DEFAULTS: BenchOptions = {
   searchPrecision: 1.08,
   latencyPps: 5000,
   latencyMs: 3000,
+  quietWaitS: 60,
   profile: 'auto',
   profileMs: 5000,
   out: 'docs/benchmarks.md',
@@ -91,6 +94,7 @@ const NAMES: Record<string, keyof BenchOptions> = {
   'search-precision': 'searchPrecision',
   'latency-pps': 'latencyPps',
   'latency-ms': 'latencyMs',
+  'quiet-wait-s': 'quietWaitS',
   profile: 'profile',
   'profile-ms': 'profileMs',
   out: 'out',
@@ -104,7 +108,7 @@ export const USAGE = `npm run bench [-- options]   (each option also as env BENC
   --idle-allocs=N --warmup-allocs=N --alloc-concurrency=N
   --flows=N --reader-flows=N --payload=BYTES --step-ms=MS --drain-ms=MS --start-pps=N --max-pps=N --step-factor=F
   --loss-pct=P --search-budget-s=S --search-precision=F --latency-pps=N --latency-ms=MS
-  --profile=auto|on|off --profile-ms=MS --out=FILE ('' = print only) --address=IP --min-port=N --max-port=N
+  --quiet-wait-s=S --profile=auto|on|off --profile-ms=MS --out=FILE ('' = print only) --address=IP --min-port=N --max-port=N
   --quick (smaller, shorter run for development)`;
 
 function setOption(o: BenchOptions, key: keyof BenchOptions, raw: string): void {

@@ -120,7 +120,7 @@ export async function measureThroughput(
     steps.push(s);
     log(
       `    ${Math.round(r)} pps offered: sent ${Math.round(res.achievedPps)}/s, loss ${res.lossPct.toFixed(3)} %, ` +
-        `server CPU ${res.serverCpuPct.toFixed(0)} %, generator CPU ${res.generatorCpuPct.toFixed(0)} %, ` +
+        `server CPU ${res.serverCpuPct.toFixed(0)} %, generator CPU ${res.generatorCpuPct.toFixed(0)} %, host busy ${res.hostBusyPct.toFixed(0)} %, ` +
         `drops server ${res.drops.serverListen + res.drops.serverRelay} generator ${res.drops.generatorPeers + res.drops.generatorClients} ` +
         `→ ${pass ? 'pass' : generatorBound(res) ? 'generator-bound' : 'fail'}`,
     );

@@ -56,6 +56,23 @@ export function cpuSampler(pids: number[]): { stop(): number[] } {
   };
 }
 
+/** Jiffies of the whole host since boot (first line of /proc/stat): all, and idle + iowait. */
+export function readHostCpu(): { total: number; idle: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+    const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    return { total: v.reduce((a, b) => a + b, 0), idle: v[3] + v[4] };
+  } catch {
+    return { total: Number.NaN, idle: Number.NaN };
+  }
+}
+
+/** Busy share of the whole host (all cores) between two readHostCpu() samples, in %. */
+export function hostBusyPct(a: { total: number; idle: number }, b: { total: number; idle: number }): number {
+  const total = b.total - a.total;
+  return total > 0 ? (100 * (total - (b.idle - a.idle))) / total : Number.NaN;
+}
+
 export interface UdpSocketStats {
   /** Datagrams dropped because the socket's receive buffer was full (cumulative since the socket opened). */
   drops: number;

@@ -12,6 +12,7 @@ interface CpuProfileNode {
 }
 
 interface CpuProfile {
+  startTime: number;
   nodes: CpuProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -34,18 +35,41 @@ function shortUrl(url: string): string {
   return u;
 }
 
-/** Summarises the newest .cpuprofile file in `dir`. */
-export function summarizeProfileDir(dir: string, activity: string, description: string, topN = 20): ProfileSummary {
+/** CLOCK_MONOTONIC in microseconds: the clock of V8's profile timestamps on Linux. */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/**
+ * Summarises the newest .cpuprofile file in `dir`, counting only samples taken within `window` (monotonic µs,
+ * see monotonicUs) so that start-up and shutdown do not dilute the activity measured.
+ */
+export function summarizeProfileDir(
+  dir: string,
+  activity: string,
+  description: string,
+  window?: { fromUs: number; toUs: number },
+  topN = 20,
+): ProfileSummary {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
   if (files.length === 0) throw new Error(`no .cpuprofile written in ${dir}`);
   const prof = JSON.parse(readFileSync(join(dir, files[files.length - 1]), 'utf8')) as CpuProfile;
   const byId = new Map<number, CpuProfileNode>();
   for (const n of prof.nodes) byId.set(n.id, n);
-  const selfUs = new Map<number, number>();
-  for (let i = 0; i < prof.samples.length; i++) {
-    const id = prof.samples[i];
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
-  }
+  const collect = (w: { fromUs: number; toUs: number } | undefined): Map<number, number> => {
+    const selfUs = new Map<number, number>();
+    let t = prof.startTime;
+    for (let i = 0; i < prof.samples.length; i++) {
+      const dt = prof.timeDeltas[i] ?? 0;
+      t += dt;
+      if (w && (t < w.fromUs || t > w.toUs)) continue;
+      const id = prof.samples[i];
+      selfUs.set(id, (selfUs.get(id) ?? 0) + dt);
+    }
+    return selfUs;
+  };
+  let selfUs = collect(window);
+  if (selfUs.size === 0) selfUs = collect(undefined); // clocks did not line up: whole lifetime
   const fn = new Map<string, { name: string; location: string; us: number }>();
   const file = new Map<string, number>();
   let total = 0;

@@ -21,6 +21,8 @@ export interface ServerRun {
   error?: string;
   /** How the clients sent data in the latency and throughput phases. */
   framing?: Framing;
+  /** Busy share of the host (other work) just before this server's run started. */
+  hostBusyBeforePct?: number;
   allocations?: AllocationMetrics;
   latency?: StepResult;
   throughput?: ThroughputMetrics;
@@ -69,10 +71,12 @@ function throughputCell(r: ServerRun): string {
 }
 
 const ROWS: Row[] = [
+  { metric: 'Host busy with other work before the run (%)', value: () => undefined, show: (r) => fix(r.hostBusyBeforePct, 0), ratio: false },
   { metric: 'Relayed pps at < 0.1 % loss (client → peer)', value: (r) => r.throughput?.maxPps, show: throughputCell, ratio: true },
   { metric: '  server CPU at that rate (% of one core)', value: (r) => r.throughput?.best?.serverCpuPct, show: (r) => fix(r.throughput?.best?.serverCpuPct, 0), ratio: false },
   { metric: '  server CPU per relayed packet (µs)', value: (r) => r.throughput?.serverCpuUsPerPacket, show: (r) => fix(r.throughput?.serverCpuUsPerPacket, 2), ratio: true },
   { metric: '  generator CPU at that rate (% of one core)', value: (r) => r.throughput?.best?.generatorCpuPct, show: (r) => fix(r.throughput?.best?.generatorCpuPct, 0), ratio: false },
+  { metric: '  whole host busy at that rate (% of all cores)', value: (r) => r.throughput?.best?.hostBusyPct, show: (r) => fix(r.throughput?.best?.hostBusyPct, 0), ratio: false },
   { metric: '  one-way latency at that rate, p50 / p99 (µs)', value: (r) => r.throughput?.best?.forward.p50Us, show: (r) => lat(r.throughput?.best?.forward), ratio: false },
   { metric: 'Latency at the fixed rate, client → peer p50 / p99 (µs)', value: (r) => r.latency?.forward.p50Us, show: (r) => lat(r.latency?.forward), ratio: true },
   { metric: '  peer → client p50 / p99 (µs)', value: (r) => r.latency?.back.p50Us, show: (r) => lat(r.latency?.back), ratio: true },
@@ -139,13 +143,14 @@ function stepsTable(r: ServerRun): string {
   const t = r.throughput;
   if (!t) return `_${r.error ?? 'not measured'}_`;
   return table(
-    ['offered pps', 'sent pps', 'loss %', 'server CPU %', 'generator CPU %', 'p50 / p99 µs', 'drops srv / gen', 'result'],
+    ['offered pps', 'sent pps', 'loss %', 'server CPU %', 'generator CPU %', 'host busy %', 'p50 / p99 µs', 'drops srv / gen', 'result'],
     t.steps.map((s) => [
       int(s.offeredPps),
       int(s.achievedPps),
       fix(s.lossPct, 3),
       fix(s.serverCpuPct, 0),
       fix(s.generatorCpuPct, 0),
+      fix(s.hostBusyPct, 0),
       lat(s.forward),
       `${int(s.drops.serverListen + s.drops.serverRelay)} / ${int(s.drops.generatorPeers + s.drops.generatorClients)}`,
       s.pass ? 'pass' : 'fail',

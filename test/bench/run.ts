@@ -10,14 +10,16 @@ import { GeneratorProcess } from './generator-process.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import { REPO_ROOT } from './paths.js';
 import { measureAllocations, measureLatency, measureThroughput } from './phases.js';
-import { machineInfo } from './proc.js';
-import { summarizeProfileDir, type ProfileSummary } from './profile.js';
+import { hostBusyPct, machineInfo, readHostCpu } from './proc.js';
+import { monotonicUs, summarizeProfileDir, type ProfileSummary } from './profile.js';
 import { extractNotes, renderReport, type BenchReport, type ServerRun } from './report.js';
 import type { RigOptions } from './traffic.js';
 import { SERVER_LABELS, startServer, type RunningServer, type ServerConfig, type ServerKind } from './servers.js';
 
 const CREDS = { username: 'bench', password: 'bench' };
 const REALM = 'bench';
+
+const QUIET_BUSY_PCT = 15;
 
 const cleanups = new Set<() => Promise<void>>();
 const log = (line: string): void => void process.stderr.write(line + '\n');
@@ -74,10 +76,29 @@ async function withServer<T>(
   }
 }
 
+/**
+ * Waits (at most `maxWaitMs`) until the host is quiet: less than `QUIET_BUSY_PCT` busy over a 1 s window (other
+ * work on a shared machine would otherwise steal the cores the server and the generator need). Returns the
+ * busy share of the last window.
+ */
+async function waitForQuietHost(maxWaitMs: number): Promise<number> {
+  const deadline = Date.now() + maxWaitMs;
+  for (;;) {
+    const a = readHostCpu();
+    await new Promise((r) => setTimeout(r, 1000));
+    const busy = hostBusyPct(a, readHostCpu());
+    if (busy < QUIET_BUSY_PCT || Date.now() > deadline) return busy;
+    log(`  host ${busy.toFixed(0)} % busy with other work; waiting for it to calm down`);
+  }
+}
+
 async function benchServer(kind: ServerKind, o: BenchOptions): Promise<ServerRun> {
   const run: ServerRun = { kind, notes: [] };
   const label = SERVER_LABELS[kind];
   log(`== ${label}`);
+  const busy = await waitForQuietHost(o.quietWaitS * 1000);
+  run.hostBusyBeforePct = busy;
+  if (busy >= QUIET_BUSY_PCT) run.notes.push(`the host was ${busy.toFixed(0)} % busy with other work when this server's run started`);
   try {
     await withServer(kind, serverConfig(o), async (server, gen) => {
       run.command = server.command;
@@ -155,14 +176,16 @@ async function profileAnyturn(activity: 'traffic' | 'allocations', o: BenchOptio
   const dir = mkdtempSync(join(tmpdir(), 'anyturn-bench-prof-'));
   try {
     let description = '';
+    const window = { fromUs: 0, toUs: 0 };
     await withServer('anyturn', serverConfig(o, ['--cpu-prof', `--cpu-prof-dir=${dir}`]), async (server, gen) => {
-      const deadline = Date.now() + o.profileMs;
       if (activity === 'traffic') {
         await gen.call({
           cmd: 'rig.create',
           rig: { framing: 'channel-data', server: server.endpoint, creds: CREDS, flows: o.flows, readerFlows: o.readerFlows, payloadBytes: o.payloadBytes, localAddress: clientAddress(o) },
         });
         let sent = 0;
+        const deadline = Date.now() + o.profileMs;
+        window.fromUs = monotonicUs();
         while (Date.now() < deadline) {
           const s = await gen.call({
             cmd: 'rig.step',
@@ -170,20 +193,24 @@ async function profileAnyturn(activity: 'traffic' | 'allocations', o: BenchOptio
           });
           sent += s.sent;
         }
+        window.toUs = monotonicUs();
         await gen.call({ cmd: 'rig.close' });
-        description = `ChannelData client → peer at ${ratePps} pps (${sent} datagrams) for ~${o.profileMs} ms, whole process lifetime`;
+        description = `ChannelData client → peer at ${ratePps} pps (${sent} datagrams in ${o.profileMs / 1000} s, ${o.flows} flows)`;
       } else {
         let n = 0;
+        const deadline = Date.now() + o.profileMs;
+        window.fromUs = monotonicUs();
         while (Date.now() < deadline) {
           await gen.call({ cmd: 'burst.open', server: server.endpoint, creds: CREDS, count: 1000, localAddress: clientAddress(o) });
           const b = await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency });
           await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
           n += b.ok;
         }
-        description = `${n} Allocate handshakes (and as many Refresh 0) for ~${o.profileMs} ms, whole process lifetime`;
+        window.toUs = monotonicUs();
+        description = `${n} Allocate handshakes, each followed later by a Refresh 0 (bursts of 1000, ${o.profileMs / 1000} s)`;
       }
     });
-    return summarizeProfileDir(dir, activity === 'traffic' ? 'relaying ChannelData' : 'Allocate handshakes', description);
+    return summarizeProfileDir(dir, activity === 'traffic' ? 'relaying ChannelData' : 'Allocate handshakes', description, window);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -25,7 +25,7 @@ import {
 } from '../../src/stun/index.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
 import { PeerSink } from './peer-sink.js';
-import { readCpuSeconds, udpStats } from './proc.js';
+import { hostBusyPct, readCpuSeconds, readHostCpu, udpStats } from './proc.js';
 import { TurnSession, type Endpoint, type TurnCredentials } from './turn-client.js';
 
 export const MIN_PAYLOAD_BYTES = 32;
@@ -34,7 +34,7 @@ const CHANNEL = 0x4000;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const TICK_MS = 1;
 /** At most this much backlog (in ms of the offered rate) is sent in one tick after a stall. */
-const MAX_CATCH_UP_MS = 20;
+const MAX_CATCH_UP_MS = 5;
 
 /**
  * How the clients send: ChannelData (the fast path every browser uses once a channel is bound) or Send
@@ -83,6 +83,8 @@ export interface StepResult {
   roundTrip: LatencySummary;
   generatorCpuPct: number;
   serverCpuPct: number;
+  /** Busy share of the whole host (every core, every process, softirq included) while sending, in %. */
+  hostBusyPct: number;
   /** Receive-buffer drops counted by the kernel during the step, per socket group (sinks excluded: by design). */
   drops: { serverListen: number; serverRelay: number; generatorPeers: number; generatorClients: number };
   sendErrors: number;
@@ -261,6 +263,7 @@ export class TrafficRig {
     let rr = 0;
     const cpu0 = process.cpuUsage();
     const serverCpu0 = readCpuSeconds(o.serverPid);
+    const host0 = readHostCpu();
     const t0 = performance.now();
     let tEnd = t0;
     await new Promise<void>((resolve) => {
@@ -293,6 +296,7 @@ export class TrafficRig {
     const wall = (tEnd - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const serverCpu = readCpuSeconds(o.serverPid) - serverCpu0;
+    const hostBusy = hostBusyPct(host0, readHostCpu());
     await new Promise((r) => setTimeout(r, o.drainMs));
     const sinkCount = useSink ? (await this.sink!.release()).delivered : 0;
     const d1 = this.dropCounters();
@@ -314,6 +318,7 @@ export class TrafficRig {
       roundTrip: this.roundTrip.summary(),
       generatorCpuPct: wall > 0 ? (cpu.user + cpu.system) / 1e4 / wall : 0,
       serverCpuPct: wall > 0 ? (100 * serverCpu) / wall : 0,
+      hostBusyPct: hostBusy,
       drops: {
         serverListen: d1.serverListen - d0.serverListen,
         serverRelay: d1.serverRelay - d0.serverRelay,
