@@ -1,0 +1,54 @@
+/**
+ * Proof (issue 4): the ISP's best route to G points at the nearer PoP (pop1: same AS-path
+ * length, lower MED), and a client's Allocate through G lands on a pop1 relay. Both
+ * agents publish their decision in the cluster store; `anyturn status` shows it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GlobalLab, metricValue } from './global-lab.js';
+
+describe('global: the nearer PoP takes the clients', () => {
+  let g: GlobalLab;
+
+  beforeAll(async () => {
+    g = await GlobalLab.start({ agent: { announceInterval: 1000 } });
+  });
+
+  afterAll(async () => {
+    await g?.stop();
+  });
+
+  it('the ISP holds both PoPs\' routes and prefers pop1 (lower MED, equal AS-path length)', async () => {
+    const [pop1, pop2] = g.lab.pops;
+    const routes = await g.waitRoutes(2);
+    const best = routes.find((r) => r.primary);
+    expect(best).toMatchObject({ protocol: 'pop1', via: pop1.uplinkAddress, asPath: '65001', med: 10 });
+    expect(routes.find((r) => !r.primary)).toMatchObject({ protocol: 'pop2', via: pop2.uplinkAddress, asPath: '65002', med: 20 });
+    expect((await g.ispChoice())?.name).toBe('pop1');
+    for (const pop of g.lab.pops) expect(await g.ispSession(pop)).toMatchObject({ state: 'up', info: 'Established' });
+  });
+
+  it('Allocates through G land on pop1 relays', async () => {
+    const results = await g.allocate(20);
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+    const pops = new Set(results.map((r) => g.popOf(r.alternate)?.name));
+    expect([...pops]).toEqual(['pop1']);
+  });
+
+  it('each agent publishes its announcement (store, anyturn status) and exports BGP metrics', async () => {
+    const status = await g.status();
+    for (const name of ['pop1', 'pop2']) {
+      const pop = status.pops.find((p) => p.pop === name);
+      expect(pop?.announcements).toEqual([expect.objectContaining({ action: 'announce', prepend: 0 })]);
+    }
+    await g.store.refresh();
+    expect(g.store.announcements().map((a) => [a.pop, a.agent, a.action, a.prefixes])).toEqual([
+      ['pop1', 'pop1-router', 'announce', ['198.18.0.1/32']],
+      ['pop2', 'pop2-router', 'announce', ['198.18.0.1/32']],
+    ]);
+    const text = await g.agentMetrics(g.lab.pops[0]);
+    expect(metricValue(text, 'anyturn_agent_bgp_announced')).toBe(1);
+    expect(metricValue(text, 'anyturn_agent_bgp_prepend')).toBe(0);
+    expect(metricValue(text, 'anyturn_agent_bgp_eligible_relays')).toBe(2);
+    expect(text).toMatch(/anyturn_agent_bgp_decisions_total\{action="announce",pop="pop1"\} 1/);
+  });
+});
