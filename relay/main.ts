@@ -32,6 +32,8 @@ export async function run(argv: string[]): Promise<number> {
     'ready',
   );
   if (relay.testUser !== undefined) {
+    // After the log lines (a terminal gets them through pino-pretty's worker thread).
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
     process.stdout.write(`${bannerLines(relay.listeners, relay.testUser).join('\n')}\n`);
   }
 
