@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseRedisUrl } from '../cluster/redis-url.js';
 
 /**
  * Reusable zod field types for config schemas (relay, agent). Messages are written
@@ -114,12 +115,13 @@ export const hexKey = (minBytes: number) =>
     return Buffer.from(s, 'hex');
   });
 
-/** A redis:// or rediss:// URL (any redis* scheme ioredis accepts). */
+/** A cluster store URL: redis://, rediss://, unix://, redis+sentinel://, redis+cluster:// (src/cluster/redis-url.ts). */
 export const redisUrl = () =>
   z.string().refine((s) => {
     try {
-      return /^redis[a-z+-]*:$/.test(new URL(s).protocol);
+      parseRedisUrl(s);
+      return true;
     } catch {
       return false;
     }
-  }, 'must be a redis:// or rediss:// URL');
+  }, 'must be a cluster store URL (redis://, rediss://, unix://, redis+sentinel://, redis+cluster://)');

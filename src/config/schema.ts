@@ -75,6 +75,8 @@ export interface RelayConfig {
   nonceTtl: number;
   /** Fleet nonce key (a random one per process when not configured). */
   nonceKey: Buffer;
+  /** Set (true) when `nonce-key` was configured; otherwise a Redis cluster store supplies the fleet key. */
+  nonceKeyGiven?: true;
 }
 
 /** Flag spec of `anyturn relay`: the names are a contract (scripts, Ansible role, docs). */
@@ -230,6 +232,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     lifetimeMax: c['lifetime-max'],
     nonceTtl: c['nonce-ttl'],
     nonceKey: c['nonce-key'] ?? randomBytes(32),
+    ...(c['nonce-key'] !== undefined ? { nonceKeyGiven: true as const } : {}),
   };
 }
 

@@ -157,7 +157,11 @@ describe('relay flags', () => {
     expect(invalid(['--auth-secret', ''])).toBe('auth-secret[0]: must not be empty');
     expect(invalid(['--nonce-key', 'abc'])).toBe('nonce-key: must be hex, at least 16 bytes (32 hex digits)');
     expect(invalid(['--nonce-key', 'zz'.repeat(16)])).toContain('nonce-key: must be hex');
-    expect(invalid(['--redis', 'http://x'])).toBe('redis: must be a redis:// or rediss:// URL');
+    expect(invalid(['--redis', 'http://x'])).toBe(
+      'redis: must be a cluster store URL (redis://, rediss://, unix://, redis+sentinel://, redis+cluster://)',
+    );
+    expect(loadRelayConfig(['--redis', 'unix:///run/redis.sock']).redis).toBe('unix:///run/redis.sock');
+    expect(loadRelayConfig(['--redis', 'redis+sentinel://s1,s2:26380/mymaster']).redis).toBe('redis+sentinel://s1,s2:26380/mymaster');
     expect(loadRelayConfig(['--redis', 'rediss://:pw@h:6380']).redis).toBe('rediss://:pw@h:6380');
   });
 });
