@@ -1,7 +1,9 @@
 /**
  * Relay health: a STUN Binding request over UDP to each relay's unicast address every
  * interval. `failures` consecutive unanswered probes make a relay unhealthy, `rise`
- * consecutive answers make it healthy again. A state change is an event (`change`):
+ * consecutive answers make it healthy again. A missed probe is followed at once by the
+ * next one (fast fall): a dead relay is unhealthy after about interval/2 + failures ×
+ * timeout on average (1.5-2.5 s with the defaults 1000/500/3), not failures × interval. A state change is an event (`change`):
  * the LAN reconcile and, later, the BGP driver subscribe to it.
  */
 import { createSocket, type Socket } from 'node:dgram';
@@ -162,7 +164,11 @@ export class RelayHealth extends TypedEmitter<RelayHealthEvents> {
       });
     }).then((answered) => {
       t.inFlight = false;
-      if (!this.#closed) this.#record(t, answered);
+      if (this.#closed) return;
+      this.#record(t, answered);
+      // Fast fall: while running, a relay that missed a probe but is not unhealthy yet is probed
+      // again at once, so a dead relay is detected after about `failures` × timeout, not × interval.
+      if (!answered && this.#timer && t.status.state !== 'unhealthy') void this.#probe(t);
     });
   }
 
