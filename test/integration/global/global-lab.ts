@@ -107,8 +107,13 @@ export class GlobalLab {
     return running;
   }
 
+  /** The agent config file of a PoP (written by start()). */
+  agentConfigFile(pop: LabPop): string {
+    return join(this.tmp, `agent-${pop.name}.yaml`);
+  }
+
   private async startAgent(pop: LabPop): Promise<void> {
-    const file = join(this.tmp, `agent-${pop.name}.yaml`);
+    const file = this.agentConfigFile(pop);
     writeFileSync(file, agentConfigYaml(this.lab, pop, { metrics: `${pop.uplinkAddress}:${AGENT_METRICS_PORT}`, ...this.options.agent }));
     const agent = startAnyturn(pop.ns, `${pop.name}-agent`, ['agent', '--config', file]);
     this.agents.set(pop.name, agent);

@@ -3,7 +3,10 @@
  * length, lower MED), and a client's Allocate through G lands on a pop1 relay. Both
  * agents publish their decision in the cluster store; `anyturn status` shows it.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sh, waitFor } from '../../lab/netns.js';
+import { anyturnBin } from '../../lab/proc.js';
 import { GlobalLab, metricValue } from './global-lab.js';
 
 describe('global: the nearer PoP takes the clients', () => {
@@ -50,5 +53,38 @@ describe('global: the nearer PoP takes the clients', () => {
     expect(metricValue(text, 'anyturn_agent_bgp_prepend')).toBe(0);
     expect(metricValue(text, 'anyturn_agent_bgp_eligible_relays')).toBe(2);
     expect(text).toMatch(/anyturn_agent_bgp_decisions_total\{action="announce",pop="pop1"\} 1/);
+  });
+
+  it('a stopped agent (SIGTERM) leaves BIRD announcing; --teardown withdraws and removes its kernel objects', async () => {
+    const [pop1] = g.lab.pops;
+    const includeFile = g.bgp.pops[0].includeFile;
+    const agent = g.agents.get('pop1')!;
+    await agent.stop('SIGTERM');
+    expect(agent.child.exitCode).toBe(0);
+    expect(agent.lines.join('\n')).toContain('BGP announcement left in place');
+    expect(readFileSync(includeFile, 'utf8')).toContain(`route ${g.g}/32 blackhole;`);
+    expect((await g.waitRoutes(2)).find((r) => r.primary)?.protocol).toBe('pop1');
+    const still = await g.allocate(4);
+    expect(still.every((r) => r.ok && g.popOf(r.alternate) === pop1)).toBe(true);
+
+    const session = await g.ispSession(pop1);
+    const { stdout, code } = await sh(process.execPath, [anyturnBin(), 'agent', '--config', g.agentConfigFile(pop1), '--teardown'], {
+      ns: pop1.ns, allowFail: true,
+    });
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(summary).toMatchObject({ summary: 'teardown', failed: 0, bgp: { action: 'withdraw', applied: true } });
+    expect(summary.changes).toBeGreaterThan(0);
+    expect(readFileSync(includeFile, 'utf8')).not.toContain('blackhole');
+    expect(await g.waitRoutes(1)).toEqual([expect.objectContaining({ protocol: 'pop2', primary: true })]);
+    expect((await g.ispChoice())?.name).toBe('pop2');
+    expect(await g.ispSession(pop1)).toMatchObject({ info: 'Established', since: session!.since });
+    const rules = await sh('ip', ['-n', pop1.ns, 'rule', 'show']);
+    expect(rules.stdout).not.toContain(g.g);
+    const announcement = await waitFor('the teardown in the store', async () => {
+      await g.store.refresh();
+      return g.store.announcements().find((a) => a.pop === 'pop1' && a.action === 'withdraw');
+    }, 5_000, 50);
+    expect(announcement.reason).toBe('teardown');
   });
 });
