@@ -13,6 +13,7 @@ const COMMANDS: Record<string, Command> = {
   agent: { summary: 'run the PoP router agent', load: () => import('../router-agent/main.js') },
   lab: { summary: 'build or remove the namespace lab (root)', load: () => import('../test/lab/command.js') },
   status: { summary: 'show PoPs and relays from the cluster store', load: () => import('../src/cluster/status-command.js') },
+  secret: { summary: 'add, retire or list REST secrets cluster-wide', load: () => import('../src/cluster/secret-command.js') },
 };
 
 function usage(): string {

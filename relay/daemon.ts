@@ -5,6 +5,8 @@
  *   Registry + RelayMetrics + StreamMetrics ─┐
  *   Credentials (StaticUsers, RestSecrets) ──┼─> TurnServer ─> UdpListener / TcpListener / TlsListener per --listen
  *   NonceService (--nonce-key) ──────────────┘                 HttpServer (--metrics): /metrics /healthz /status
+ *   ClusterStore (--redis; in memory otherwise) <-> ClusterSync (relay/cluster-sync.ts): heartbeat, REST secrets,
+ *   fleet nonce key, relayed-address claims; ClusterRelayDirectory -> anycast responder
  *
  * Start-up is all or nothing: when one listener cannot bind, everything already started is closed again and the
  * ATN_ERR_LISTEN_BIND error (naming the address) is thrown.
@@ -13,9 +15,11 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Credentials, RestSecrets, StaticUsers, type CredentialStore } from '../src/auth/credential-store.js';
 import { NonceService } from '../src/auth/nonce.js';
 import { systemClock, type Clock } from '../src/clock.js';
+import { openClusterStore } from '../src/cluster/store.js';
 import type { RelayConfig } from '../src/config/schema.js';
 import type { Logger } from '../src/log.js';
 import { createAnycast, type AnycastSetup } from './anycast/setup.js';
+import { ClusterRelayDirectory, ClusterSync, unicastAddresses } from './cluster-sync.js';
 import { HttpServer, type ListenerStatus, type RelayStatus } from './http/server.js';
 import { StreamMetrics } from './listen/stream-metrics.js';
 import { TcpListener } from './listen/tcp.js';
@@ -108,7 +112,9 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   const stores: CredentialStore[] = [];
   let testUser: TestUser | undefined;
   if (config.user.length > 0) stores.push(new StaticUsers([...config.user]));
-  if (config.authSecret.length > 0) stores.push(new RestSecrets([...config.authSecret]));
+  // With a shared store, REST secrets can arrive at any time (`anyturn secret add`): no generated test user then.
+  const restSecrets = new RestSecrets([...config.authSecret]);
+  if (config.authSecret.length > 0 || config.redis !== undefined) stores.push(restSecrets);
   if (stores.length === 0) {
     testUser = makeTestUser();
     stores.push(new StaticUsers([testUser]));
@@ -116,6 +122,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   }
   const credentials = new Credentials(stores);
   const nonces = new NonceService({ key: config.nonceKey, ttlMs: config.nonceTtl * 1000, clock });
+  const store = await openClusterStore({ redisUrl: config.redis, log, clock });
+  await store.start(); // bounded: an unreachable Redis leaves the store degraded, the relay starts anyway
 
   const allowPeers = effectiveAllowPeers(config);
   if (allowPeers !== config.allowPeer) log.info({ allowPeers }, 'relayed addresses are loopback: loopback peers allowed');
@@ -126,6 +134,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       ? undefined
       : createAnycast(config, {
           credentials, nonces, clock, log, registry, metrics, allocations: () => turnRef?.allocationCount ?? 0,
+          directory: new ClusterRelayDirectory(store, config.pop, clock),
         });
   const turn = new TurnServer(turnOptionsFrom(config, allowPeers), {
     credentials, nonces, clock, log, metrics, anycast: anycast?.responder,
@@ -152,6 +161,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
     uptimeSeconds: Math.floor((clock.now() - startedAt) / 1000),
     draining,
     connections: { tcp: streamMetrics.open('tcp'), tls: streamMetrics.open('tls') },
+    cluster: { store: store.kind, connection: store.connectionState() },
   });
   const http =
     config.metrics === undefined
@@ -161,6 +171,21 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
           { registry, status, log, drain: { drain: () => setDraining(true), undrain: () => setDraining(false) } },
         );
 
+  const sync = new ClusterSync(
+    {
+      id: config.id, pop: config.pop, capacity: config.capacity, linkCapacity: config.linkCapacity,
+      authSecrets: config.authSecret, fleetNonceKey: config.nonceKeyGiven !== true && store.kind === 'redis',
+    },
+    {
+      store, turn, restSecrets, nonces, clock, log, load: anycast?.load, draining: () => draining,
+      addresses: () => unicastAddresses(listenerStatus(), config.relayIp),
+      relayedBytes: () => ({
+        received: metrics.clientReceivedBytes + metrics.peerReceivedBytes,
+        sent: metrics.clientSentBytes + metrics.peerSentBytes,
+      }),
+    },
+  );
+
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
@@ -168,6 +193,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       await Promise.all(listeners.map((l) => l.close()));
       anycast?.close();
       turn.close();
+      await sync.close(); // after turn.close(): releases the relayed addresses, then deregisters
+      await store.close();
       await http?.close();
     })();
     return closing;
@@ -176,6 +203,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   try {
     createListeners(config, listeners, { turn, log, metrics, streamMetrics });
     for (const listener of listeners) await listener.listen();
+    await sync.start();
     await http?.listen();
   } catch (err) {
     await close();
