@@ -87,11 +87,11 @@ describe('bench harness smoke', () => {
       throughput: {
         maxPps: 2000,
         best: load,
-        steps: [{ ...load, pass: true }],
+        steps: [{ ...load, outcome: 'pass' }],
         limitedBy: 'budget',
         serverCpuUsPerPacket: 1,
       },
-      allocations: { burst, release, rssBeforeKb: 1000, rssAfterKb: 1100, bytesPerAllocation: 2048, serverCpuPct: 10 },
+      allocations: { burst, release, rssBeforeKb: 1000, rssAfterKb: 1100, bytesPerAllocation: 2048, serverCpuPct: 10, otherCpuPct: 0, disturbedRetries: 0 },
       notes: [],
     };
     const md = renderReport({

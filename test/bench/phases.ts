@@ -9,7 +9,7 @@
 import type { BurstResult, ReleaseResult } from './allocations.js';
 import type { GeneratorProcess } from './generator-process.js';
 import type { BenchOptions } from './options.js';
-import { cpuSampler, readRssKb } from './proc.js';
+import { DISTURBED_OTHER_CPU_PCT, cpuSampler, otherCpuSampler, readRssKb, waitForQuietHost } from './proc.js';
 import type { RunningServer } from './servers.js';
 import type { StepOptions, StepResult } from './traffic.js';
 import type { TurnCredentials } from './turn-client.js';
@@ -22,15 +22,24 @@ export interface AllocationMetrics {
   /** (RSS after − RSS before) / allocations created, in bytes. */
   bytesPerAllocation: number;
   serverCpuPct: number;
+  /** CPU used by other processes during the burst (% of one core), and how many disturbed bursts were redone. */
+  otherCpuPct: number;
+  disturbedRetries: number;
 }
 
 export type ThroughputLimit = 'loss' | 'generator' | 'ceiling' | 'budget';
+
+/** A step's verdict; 'disturbed' steps (other processes took the CPU) are repeated and do not count. */
+export type StepOutcome = 'pass' | 'fail' | 'generator-bound' | 'disturbed';
+
+/** At most this many disturbed steps are repeated per server. */
+const MAX_DISTURBED_STEPS = 10;
 
 export interface ThroughputMetrics {
   /** Highest offered rate that passed (client → peer datagrams per second); 0 when none did. */
   maxPps: number;
   best: StepResult | undefined;
-  steps: (StepResult & { pass: boolean })[];
+  steps: (StepResult & { outcome: StepOutcome })[];
   /** Why the search stopped above maxPps. */
   limitedBy: ThroughputLimit;
   /** Server CPU time per relayed datagram at the best step, in microseconds. */
@@ -53,12 +62,17 @@ async function settledRss(pid: number, maxMs: number): Promise<number> {
   }
 }
 
+/**
+ * Warm-up burst, then K allocations timed, held idle while the server's RSS settles, and deleted. Repeated (at
+ * most twice more) when other processes took more than DISTURBED_OTHER_CPU_PCT of a core during the burst.
+ */
 export async function measureAllocations(
   gen: GeneratorProcess,
   server: RunningServer,
   creds: TurnCredentials,
   o: BenchOptions,
   clientAddress: () => string,
+  log: (line: string) => void,
 ): Promise<AllocationMetrics> {
   const base = { server: server.endpoint, creds };
   if (o.warmupAllocations > 0) {
@@ -66,21 +80,32 @@ export async function measureAllocations(
     await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency });
     await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
   }
-  await gen.call({ cmd: 'burst.open', ...base, localAddress: clientAddress(), count: o.idleAllocations });
-  const rssBeforeKb = await settledRss(server.pid, 3000);
-  const cpu = cpuSampler([server.pid]);
-  const burst = await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency });
-  const [serverCpuPct] = cpu.stop();
-  const rssAfterKb = await settledRss(server.pid, 5000);
-  const release = await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
-  return {
-    burst,
-    release,
-    rssBeforeKb,
-    rssAfterKb,
-    bytesPerAllocation: burst.ok > 0 ? ((rssAfterKb - rssBeforeKb) * 1024) / burst.ok : Number.NaN,
-    serverCpuPct,
-  };
+  for (let attempt = 0; ; attempt++) {
+    await gen.call({ cmd: 'burst.open', ...base, localAddress: clientAddress(), count: o.idleAllocations });
+    const rssBeforeKb = await settledRss(server.pid, 3000);
+    const cpu = cpuSampler([server.pid]);
+    const others = otherCpuSampler(new Set([server.pid, gen.pid, process.pid]));
+    const burst = await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency });
+    const [serverCpuPct] = cpu.stop();
+    const otherCpuPct = others.stop();
+    const rssAfterKb = await settledRss(server.pid, 5000);
+    const release = await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
+    if (otherCpuPct > DISTURBED_OTHER_CPU_PCT && attempt < 2) {
+      log(`  allocation burst disturbed (other processes used ${otherCpuPct.toFixed(0)} % of a core); again`);
+      await waitForQuietHost(30_000, log);
+      continue;
+    }
+    return {
+      burst,
+      release,
+      rssBeforeKb,
+      rssAfterKb,
+      bytesPerAllocation: burst.ok > 0 ? ((rssAfterKb - rssBeforeKb) * 1024) / burst.ok : Number.NaN,
+      serverCpuPct,
+      otherCpuPct,
+      disturbedRetries: attempt,
+    };
+  }
 }
 
 /** A throughput step (all flows, no echo) or a latency step (reader flows only, echoing). */
@@ -95,9 +120,19 @@ function generatorBound(r: StepResult): boolean {
   return r.achievedPps < r.offeredPps * 0.98 || (genDrops > 0 && genDrops >= serverDrops);
 }
 
-export async function measureLatency(gen: GeneratorProcess, server: RunningServer, o: BenchOptions): Promise<StepResult> {
+export async function measureLatency(
+  gen: GeneratorProcess,
+  server: RunningServer,
+  o: BenchOptions,
+  log: (line: string) => void,
+): Promise<StepResult> {
   await gen.call({ cmd: 'rig.step', step: stepOptions(o, server, o.latencyPps, true, Math.min(1000, o.latencyMs)) });
-  return gen.call({ cmd: 'rig.step', step: stepOptions(o, server, o.latencyPps, true, o.latencyMs) });
+  for (let attempt = 0; ; attempt++) {
+    const r = await gen.call({ cmd: 'rig.step', step: stepOptions(o, server, o.latencyPps, true, o.latencyMs) });
+    if (r.otherCpuPct <= DISTURBED_OTHER_CPU_PCT || attempt >= 2) return r;
+    log(`  latency step disturbed (other processes used ${r.otherCpuPct.toFixed(0)} % of a core); again`);
+    await waitForQuietHost(30_000, log);
+  }
 }
 
 export async function measureThroughput(
@@ -106,25 +141,38 @@ export async function measureThroughput(
   o: BenchOptions,
   log: (line: string) => void,
 ): Promise<ThroughputMetrics> {
-  const steps: (StepResult & { pass: boolean })[] = [];
+  const steps: (StepResult & { outcome: StepOutcome })[] = [];
+  let disturbed = 0;
   let good: StepResult | undefined;
   let badRate = Number.POSITIVE_INFINITY;
   let limitedBy: ThroughputLimit = 'budget';
   let rate = o.startPps;
   let spentMs = 0;
   const run = async (r: number): Promise<StepResult & { pass: boolean }> => {
-    const res = await gen.call({ cmd: 'rig.step', step: stepOptions(o, server, Math.round(r), false) });
-    spentMs += o.stepMs;
-    const pass = res.lossPct < o.lossPct && !generatorBound(res);
-    const s = { ...res, pass };
-    steps.push(s);
+    for (;;) {
+      const res = await gen.call({ cmd: 'rig.step', step: stepOptions(o, server, Math.round(r), false) });
+      const pass = res.lossPct < o.lossPct && !generatorBound(res);
+      if (res.otherCpuPct > DISTURBED_OTHER_CPU_PCT && disturbed < MAX_DISTURBED_STEPS) {
+        disturbed++;
+        steps.push({ ...res, outcome: 'disturbed' });
+        log(`    ${Math.round(r)} pps offered: disturbed (other processes used ${res.otherCpuPct.toFixed(0)} % of a core); again`);
+        await waitForQuietHost(30_000, log);
+        continue;
+      }
+      spentMs += o.stepMs;
+      const outcome: StepOutcome = pass ? 'pass' : generatorBound(res) ? 'generator-bound' : 'fail';
+      steps.push({ ...res, outcome });
+      logStep(r, res, outcome);
+      return { ...res, pass };
+    }
+  };
+  const logStep = (r: number, res: StepResult, outcome: StepOutcome): void => {
     log(
       `    ${Math.round(r)} pps offered: sent ${Math.round(res.achievedPps)}/s, loss ${res.lossPct.toFixed(3)} %, ` +
         `server CPU ${res.serverCpuPct.toFixed(0)} %, generator CPU ${res.generatorCpuPct.toFixed(0)} %, host busy ${res.hostBusyPct.toFixed(0)} %, ` +
         `drops server ${res.drops.serverListen + res.drops.serverRelay} generator ${res.drops.generatorPeers + res.drops.generatorClients} ` +
-        `→ ${pass ? 'pass' : generatorBound(res) ? 'generator-bound' : 'fail'}`,
+        `other processes ${res.otherCpuPct.toFixed(0)} % → ${outcome}`,
     );
-    return s;
   };
   while (spentMs < o.searchBudgetS * 1000) {
     let s = await run(rate);

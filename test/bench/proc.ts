@@ -3,7 +3,7 @@
  * receive drops, and a description of the machine for the report.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 let clockTicks: number | undefined;
@@ -52,6 +52,53 @@ export function cpuSampler(pids: number[]): { stop(): number[] } {
     stop(): number[] {
       const wall = (performance.now() - t0) / 1000;
       return pids.map((pid, i) => (100 * (readCpuSeconds(pid) - c0[i])) / wall);
+    },
+  };
+}
+
+const PF_KTHREAD = 0x00200000;
+
+/**
+ * CPU seconds used so far by every user-space process on the host except `exclude` (kernel threads skipped).
+ * Used to tell when other work (another test suite, a compiler) took the cores during a measurement.
+ */
+function otherProcessesCpu(exclude: ReadonlySet<number>): Map<number, number> {
+  const out = new Map<number, number>();
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  const tick = ticksPerSecond();
+  for (const name of names) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57) continue;
+    const pid = Number(name);
+    if (exclude.has(pid)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if ((Number(rest[6]) & PF_KTHREAD) !== 0) continue;
+    out.set(pid, (Number(rest[11]) + Number(rest[12])) / tick);
+  }
+  return out;
+}
+
+/** Samples the CPU use of every other process: `stop()` gives their total in % of one core. */
+export function otherCpuSampler(exclude: ReadonlySet<number>): { stop(): number } {
+  const t0 = performance.now();
+  const c0 = otherProcessesCpu(exclude);
+  return {
+    stop(): number {
+      const wall = (performance.now() - t0) / 1000;
+      let used = 0;
+      for (const [pid, cpu] of otherProcessesCpu(exclude)) used += cpu - (c0.get(pid) ?? 0);
+      return wall > 0 ? (100 * used) / wall : 0;
     },
   };
 }
@@ -158,4 +205,25 @@ export function machineInfo(nodeTurnVersion: string): MachineInfo {
     rmemDefault: readOr('/proc/sys/net/core/rmem_default', '?'),
     rmemMax: readOr('/proc/sys/net/core/rmem_max', '?'),
   };
+}
+
+/** Above this much CPU (in % of one core) used by other processes, a measurement counts as disturbed. */
+export const DISTURBED_OTHER_CPU_PCT = 20;
+/** The host counts as quiet below this busy share (all cores). */
+export const QUIET_BUSY_PCT = 15;
+
+/**
+ * Waits (at most `maxWaitMs`) until the host is quiet: less than QUIET_BUSY_PCT busy over a 1 s window (other
+ * work on a shared machine would otherwise steal the cores the server and the generator need). Returns the
+ * busy share of the last window.
+ */
+export async function waitForQuietHost(maxWaitMs: number, log: (line: string) => void): Promise<number> {
+  const deadline = Date.now() + maxWaitMs;
+  for (;;) {
+    const a = readHostCpu();
+    await new Promise((r) => setTimeout(r, 1000));
+    const busy = hostBusyPct(a, readHostCpu());
+    if (busy < QUIET_BUSY_PCT || Date.now() > deadline) return busy;
+    log(`  host ${busy.toFixed(0)} % busy with other work; waiting for it to calm down`);
+  }
 }

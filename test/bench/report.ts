@@ -143,27 +143,28 @@ function stepsTable(r: ServerRun): string {
   const t = r.throughput;
   if (!t) return `_${r.error ?? 'not measured'}_`;
   return table(
-    ['offered pps', 'sent pps', 'loss %', 'server CPU %', 'generator CPU %', 'host busy %', 'p50 / p99 µs', 'drops srv / gen', 'result'],
+    ['offered pps', 'sent pps', 'loss %', 'server CPU %', 'generator CPU %', 'others CPU %', 'host busy %', 'p50 / p99 µs', 'drops srv / gen', 'result'],
     t.steps.map((s) => [
       int(s.offeredPps),
       int(s.achievedPps),
       fix(s.lossPct, 3),
       fix(s.serverCpuPct, 0),
       fix(s.generatorCpuPct, 0),
+      fix(s.otherCpuPct, 0),
       fix(s.hostBusyPct, 0),
       lat(s.forward),
       `${int(s.drops.serverListen + s.drops.serverRelay)} / ${int(s.drops.generatorPeers + s.drops.generatorClients)}`,
-      s.pass ? 'pass' : 'fail',
+      s.outcome,
     ]),
   );
 }
 
 function allocationsTable(rep: BenchReport): string {
   return table(
-    ['server', 'allocations', 'failed', 'time (s)', 'per second', 'retransmits', 'errors', 'generator CPU %', 'RSS before → after (KiB)', 'deleted (s)'],
+    ['server', 'allocations', 'failed', 'time (s)', 'per second', 'retransmits', 'errors', 'generator CPU %', 'others CPU %', 'RSS before → after (KiB)', 'deleted (s)'],
     rep.runs.map((r) => {
       const a = r.allocations;
-      if (!a) return [SERVER_LABELS[r.kind], '–', '–', '–', '–', '–', r.error ? 'n/a' : '–', '–', '–', '–'];
+      if (!a) return [SERVER_LABELS[r.kind], '–', '–', '–', '–', '–', r.error ? 'n/a' : '–', '–', '–', '–', '–'];
       const errs = Object.entries(a.burst.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
       return [
         SERVER_LABELS[r.kind],
@@ -174,6 +175,7 @@ function allocationsTable(rep: BenchReport): string {
         int(a.burst.retransmits),
         errs,
         fix(a.burst.generatorCpuPct, 0),
+        `${fix(a.otherCpuPct, 0)}${a.disturbedRetries ? ` (${a.disturbedRetries} redone)` : ''}`,
         `${int(a.rssBeforeKb)} → ${int(a.rssAfterKb)}`,
         `${fix(a.release.elapsedMs / 1000, 2)}${a.release.failed ? ` (${a.release.failed} failed)` : ''}`,
       ];

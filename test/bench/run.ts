@@ -10,7 +10,7 @@ import { GeneratorProcess } from './generator-process.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import { REPO_ROOT } from './paths.js';
 import { measureAllocations, measureLatency, measureThroughput } from './phases.js';
-import { hostBusyPct, machineInfo, readHostCpu } from './proc.js';
+import { QUIET_BUSY_PCT, machineInfo, waitForQuietHost } from './proc.js';
 import { monotonicUs, summarizeProfileDir, type ProfileSummary } from './profile.js';
 import { extractNotes, renderReport, type BenchReport, type ServerRun } from './report.js';
 import type { RigOptions } from './traffic.js';
@@ -18,8 +18,6 @@ import { SERVER_LABELS, startServer, type RunningServer, type ServerConfig, type
 
 const CREDS = { username: 'bench', password: 'bench' };
 const REALM = 'bench';
-
-const QUIET_BUSY_PCT = 15;
 
 const cleanups = new Set<() => Promise<void>>();
 const log = (line: string): void => void process.stderr.write(line + '\n');
@@ -76,27 +74,11 @@ async function withServer<T>(
   }
 }
 
-/**
- * Waits (at most `maxWaitMs`) until the host is quiet: less than `QUIET_BUSY_PCT` busy over a 1 s window (other
- * work on a shared machine would otherwise steal the cores the server and the generator need). Returns the
- * busy share of the last window.
- */
-async function waitForQuietHost(maxWaitMs: number): Promise<number> {
-  const deadline = Date.now() + maxWaitMs;
-  for (;;) {
-    const a = readHostCpu();
-    await new Promise((r) => setTimeout(r, 1000));
-    const busy = hostBusyPct(a, readHostCpu());
-    if (busy < QUIET_BUSY_PCT || Date.now() > deadline) return busy;
-    log(`  host ${busy.toFixed(0)} % busy with other work; waiting for it to calm down`);
-  }
-}
-
 async function benchServer(kind: ServerKind, o: BenchOptions): Promise<ServerRun> {
   const run: ServerRun = { kind, notes: [] };
   const label = SERVER_LABELS[kind];
   log(`== ${label}`);
-  const busy = await waitForQuietHost(o.quietWaitS * 1000);
+  const busy = await waitForQuietHost(o.quietWaitS * 1000, log);
   run.hostBusyBeforePct = busy;
   if (busy >= QUIET_BUSY_PCT) run.notes.push(`the host was ${busy.toFixed(0)} % busy with other work when this server's run started`);
   try {
@@ -104,7 +86,7 @@ async function benchServer(kind: ServerKind, o: BenchOptions): Promise<ServerRun
       run.command = server.command;
       log(`  started (pid ${server.pid}, port ${server.endpoint.port}); allocations: ${o.idleAllocations}`);
       try {
-        const a = await measureAllocations(gen, server, CREDS, o, () => clientAddress(o));
+        const a = await measureAllocations(gen, server, CREDS, o, () => clientAddress(o), log);
         run.allocations = a;
         log(
           `  ${a.burst.ok} allocations in ${(a.burst.elapsedMs / 1000).toFixed(2)} s = ${Math.round(a.burst.perSecond)}/s ` +
@@ -134,7 +116,7 @@ async function benchServer(kind: ServerKind, o: BenchOptions): Promise<ServerRun
         }
         run.framing = framing;
         try {
-          const l = await measureLatency(gen, server, o);
+          const l = await measureLatency(gen, server, o, log);
           run.latency = l;
           log(
             `  latency at ${o.latencyPps} pps with echo (${framing}): fwd p50/p99 ${l.forward.p50Us}/${l.forward.p99Us} µs, ` +

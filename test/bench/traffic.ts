@@ -25,7 +25,7 @@ import {
 } from '../../src/stun/index.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
 import { PeerSink } from './peer-sink.js';
-import { hostBusyPct, readCpuSeconds, readHostCpu, udpStats } from './proc.js';
+import { hostBusyPct, otherCpuSampler, readCpuSeconds, readHostCpu, udpStats } from './proc.js';
 import { TurnSession, type Endpoint, type TurnCredentials } from './turn-client.js';
 
 export const MIN_PAYLOAD_BYTES = 32;
@@ -85,6 +85,8 @@ export interface StepResult {
   serverCpuPct: number;
   /** Busy share of the whole host (every core, every process, softirq included) while sending, in %. */
   hostBusyPct: number;
+  /** CPU used by every other process on the host while sending (not the server, the generator or the bench), % of one core. */
+  otherCpuPct: number;
   /** Receive-buffer drops counted by the kernel during the step, per socket group (sinks excluded: by design). */
   drops: { serverListen: number; serverRelay: number; generatorPeers: number; generatorClients: number };
   sendErrors: number;
@@ -264,6 +266,7 @@ export class TrafficRig {
     const cpu0 = process.cpuUsage();
     const serverCpu0 = readCpuSeconds(o.serverPid);
     const host0 = readHostCpu();
+    const others = otherCpuSampler(new Set([o.serverPid, process.pid, process.ppid]));
     const t0 = performance.now();
     let tEnd = t0;
     await new Promise<void>((resolve) => {
@@ -297,6 +300,7 @@ export class TrafficRig {
     const cpu = process.cpuUsage(cpu0);
     const serverCpu = readCpuSeconds(o.serverPid) - serverCpu0;
     const hostBusy = hostBusyPct(host0, readHostCpu());
+    const otherCpu = others.stop();
     await new Promise((r) => setTimeout(r, o.drainMs));
     const sinkCount = useSink ? (await this.sink!.release()).delivered : 0;
     const d1 = this.dropCounters();
@@ -319,6 +323,7 @@ export class TrafficRig {
       generatorCpuPct: wall > 0 ? (cpu.user + cpu.system) / 1e4 / wall : 0,
       serverCpuPct: wall > 0 ? (100 * serverCpu) / wall : 0,
       hostBusyPct: hostBusy,
+      otherCpuPct: otherCpu,
       drops: {
         serverListen: d1.serverListen - d0.serverListen,
         serverRelay: d1.serverRelay - d0.serverRelay,
