@@ -72,3 +72,13 @@ describe('agent config: bgp', () => {
     expect(issues({ ...base, 'announce-interval': 10 })).toHaveLength(1);
   });
 });
+
+describe('agent.example.yaml', () => {
+  it('has a valid bgp section', async () => {
+    const { loadAgentCommand } = await import('../../../src/config/agent-schema.js');
+    const example = new URL('../../../router-agent/agent.example.yaml', import.meta.url).pathname;
+    const { config } = loadAgentCommand(['--config', example]);
+    expect(config.bgp).toMatchObject({ prependAs: 65001, includeFile: '/etc/bird/anyturn.conf', prefixes: ['198.18.0.1/32'] });
+    expect(config.announceInterval).toBe(5000);
+  });
+});
