@@ -6,7 +6,8 @@
  *
  * `--pops 2` (or more) builds the global lab: BIRD in the ISP (inet) and in every PoP
  * router, redis-server behind the ISP, two relays per PoP; the agents get a `bgp:` section
- * and the store URL (`--no-bgp`, `--no-redis` opt out), the relays get `--redis`.
+ * and the store URL (`--no-bgp`, `--no-redis` opt out), the relays get `--redis` (heartbeats,
+ * the fleet nonce key from the store).
  *
  *   anyturn lab up --pops 2 --relays anyturn --relay-arg=--user --relay-arg=alice:secret --agent
  */
@@ -141,8 +142,9 @@ function udpListening(ns: string, address: string, port: number): Promise<true> 
 
 async function startRelays(lab: Lab, kind: 'stub' | 'anyturn', relayArgs: string[], stateDir: string, ipv6: boolean): Promise<void> {
   const relays = lab.pops.flatMap((pop) => pop.relays.map((r) => ({ pop, r })));
-  // One fleet nonce key (a nonce minted by any relay is valid on every relay), unless given.
-  const shared = !relayArgs.some((a) => a === '--nonce-key' || a.startsWith('--nonce-key='));
+  // One fleet nonce key (a nonce minted by any relay is valid on every relay), unless given or
+  // the relays share one through the cluster store (--redis).
+  const shared = !lab.redis && !relayArgs.some((a) => a === '--nonce-key' || a.startsWith('--nonce-key='));
   const nonceKey = randomBytes(32).toString('hex');
   for (const { pop, r } of relays) {
     const args = kind === 'stub'

@@ -6,6 +6,10 @@
  * (the lab's redis over its Unix socket) and the anycast engineer's client that follows
  * 300s (test/integration/anycast/anycast-client.mjs) inside a client namespace.
  *
+ * The relays get `--redis` (heartbeats with load and state into the registry, the fleet
+ * nonce key from the store) and no `--nonce-key`: a nonce from any relay of either PoP is
+ * valid on every relay, as in production.
+ *
  * Everything is named `atng<random>-…` and removed by stop().
  */
 import { randomBytes } from 'node:crypto';
@@ -41,7 +45,6 @@ export class GlobalLab {
   readonly agents = new Map<string, LabProcess>();
   client!: NsClient;
   store!: ClusterStore;
-  readonly nonceKey = randomBytes(32).toString('hex');
 
   private constructor(
     readonly lab: Lab,
@@ -85,7 +88,6 @@ export class GlobalLab {
       '--user', `${USER}:${PASSWORD}`,
       '--id', r.id,
       '--pop', pop.name,
-      '--nonce-key', this.nonceKey,
       '--redis', this.lab.redis!.url,
       '--metrics', `${r.address}:${RELAY_METRICS_PORT}`,
       '--log-level', 'warn',

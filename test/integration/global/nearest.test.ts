@@ -55,6 +55,20 @@ describe('global: the nearer PoP takes the clients', () => {
     expect(text).toMatch(/anyturn_agent_bgp_decisions_total\{action="announce",pop="pop1"\} 1/);
   });
 
+  it('anyturn agent --once converges BGP once and reports the decision', async () => {
+    const pop2 = g.lab.pops[1];
+    const { stdout, code } = await sh(process.execPath, [anyturnBin(), 'agent', '--config', g.agentConfigFile(pop2), '--once'], {
+      ns: pop2.ns, allowFail: true,
+    });
+    expect(code).toBe(0);
+    const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+    expect(summary).toMatchObject({
+      summary: 'once', changes: 0, failed: 0, healthy: ['pop2-r1', 'pop2-r2'],
+      bgp: { action: 'announce', prepend: 0, reason: expect.stringMatching(/^2\/2 relays eligible, load 0\.0\d\d$/), applied: true },
+    });
+    expect((await g.waitRoutes(2)).map((r) => [r.protocol, r.primary])).toEqual([['pop1', true], ['pop2', false]]);
+  });
+
   it('a stopped agent (SIGTERM) leaves BIRD announcing; --teardown withdraws and removes its kernel objects', async () => {
     const [pop1] = g.lab.pops;
     const includeFile = g.bgp.pops[0].includeFile;

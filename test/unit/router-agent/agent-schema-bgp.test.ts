@@ -82,3 +82,21 @@ describe('agent.example.yaml', () => {
     expect(config.announceInterval).toBe(5000);
   });
 });
+
+describe('anyturn agent --redis', () => {
+  it('overrides the file', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadAgentCommand } = await import('../../../src/config/agent-schema.js');
+    const dir = mkdtempSync(join(tmpdir(), 'atng-schema-'));
+    try {
+      const file = join(dir, 'agent.yaml');
+      writeFileSync(file, 'pop: p\nlan-interface: lan\nbroadcast-next-hop: 10.9.9.254\nanycast: [198.18.0.1]\nrelays: [{ id: r1, address: 10.9.9.11 }]\nredis: redis://a:6379\n');
+      expect(loadAgentCommand(['--config', file]).config.redis).toBe('redis://a:6379');
+      expect(loadAgentCommand(['--config', file, '--redis', 'unix:///run/r.sock']).config.redis).toBe('unix:///run/r.sock');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
