@@ -32,6 +32,8 @@ export interface BenchOptions {
   quietWaitS: number;
   profile: 'auto' | 'on' | 'off';
   profileMs: number;
+  /** The anyturn CLI to run ('' = this checkout's dist/bin/anyturn.js), e.g. another build to compare. */
+  anyturnCli: string;
   /** Where to write the report; '' to only print it. */
   out: string;
   address: string;
@@ -60,6 +62,7 @@ const DEFAULTS: BenchOptions = {
   quietWaitS: 60,
   profile: 'auto',
   profileMs: 5000,
+  anyturnCli: '',
   out: 'docs/benchmarks.md',
   address: '127.0.0.1',
   minPort: 20000,
@@ -97,6 +100,7 @@ const NAMES: Record<string, keyof BenchOptions> = {
   'quiet-wait-s': 'quietWaitS',
   profile: 'profile',
   'profile-ms': 'profileMs',
+  'anyturn-cli': 'anyturnCli',
   out: 'out',
   address: 'address',
   'min-port': 'minPort',
@@ -108,7 +112,7 @@ export const USAGE = `npm run bench [-- options]   (each option also as env BENC
   --idle-allocs=N --warmup-allocs=N --alloc-concurrency=N
   --flows=N --reader-flows=N --payload=BYTES --step-ms=MS --drain-ms=MS --start-pps=N --max-pps=N --step-factor=F
   --loss-pct=P --search-budget-s=S --search-precision=F --latency-pps=N --latency-ms=MS
-  --quiet-wait-s=S --profile=auto|on|off --profile-ms=MS --out=FILE ('' = print only) --address=IP --min-port=N --max-port=N
+  --quiet-wait-s=S --profile=auto|on|off --profile-ms=MS --anyturn-cli=PATH --out=FILE ('' = print only) --address=IP --min-port=N --max-port=N
   --quick (smaller, shorter run for development)`;
 
 function setOption(o: BenchOptions, key: keyof BenchOptions, raw: string): void {
@@ -127,6 +131,7 @@ function setOption(o: BenchOptions, key: keyof BenchOptions, raw: string): void 
       return;
     case 'out':
     case 'address':
+    case 'anyturnCli':
       o[key] = raw;
       return;
     default: {

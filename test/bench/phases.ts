@@ -63,8 +63,10 @@ async function settledRss(pid: number, maxMs: number): Promise<number> {
 }
 
 /**
- * Warm-up burst, then K allocations timed, held idle while the server's RSS settles, and deleted. Repeated (at
- * most twice more) when other processes took more than DISTURBED_OTHER_CPU_PCT of a core during the burst.
+ * Warm-up burst, then K allocations timed, held idle while the server's RSS settles, and deleted. The memory
+ * figure always comes from the first burst (a Node server keeps its grown heap after the deletions, so a later
+ * burst would look cheaper); the burst is timed again (at most twice more) when other processes took more than
+ * DISTURBED_OTHER_CPU_PCT of a core during it.
  */
 export async function measureAllocations(
   gen: GeneratorProcess,
@@ -80,6 +82,7 @@ export async function measureAllocations(
     await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency });
     await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
   }
+  let memory: { rssBeforeKb: number; rssAfterKb: number; ok: number } | undefined;
   for (let attempt = 0; ; attempt++) {
     await gen.call({ cmd: 'burst.open', ...base, localAddress: clientAddress(), count: o.idleAllocations });
     const rssBeforeKb = await settledRss(server.pid, 3000);
@@ -88,19 +91,19 @@ export async function measureAllocations(
     const burst = await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency });
     const [serverCpuPct] = cpu.stop();
     const otherCpuPct = others.stop();
-    const rssAfterKb = await settledRss(server.pid, 5000);
+    if (memory === undefined) memory = { rssBeforeKb, rssAfterKb: await settledRss(server.pid, 5000), ok: burst.ok };
     const release = await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
     if (otherCpuPct > DISTURBED_OTHER_CPU_PCT && attempt < 2) {
-      log(`  allocation burst disturbed (other processes used ${otherCpuPct.toFixed(0)} % of a core); again`);
+      log(`  allocation burst disturbed (other processes used ${otherCpuPct.toFixed(0)} % of a core); timing it again`);
       await waitForQuietHost(30_000, log);
       continue;
     }
     return {
       burst,
       release,
-      rssBeforeKb,
-      rssAfterKb,
-      bytesPerAllocation: burst.ok > 0 ? ((rssAfterKb - rssBeforeKb) * 1024) / burst.ok : Number.NaN,
+      rssBeforeKb: memory.rssBeforeKb,
+      rssAfterKb: memory.rssAfterKb,
+      bytesPerAllocation: memory.ok > 0 ? ((memory.rssAfterKb - memory.rssBeforeKb) * 1024) / memory.ok : Number.NaN,
       serverCpuPct,
       otherCpuPct,
       disturbedRetries: attempt,

@@ -47,6 +47,7 @@ function serverConfig(o: BenchOptions, nodeArgs?: string[]): ServerConfig {
     realm: REALM,
     minPort: o.minPort,
     maxPort: o.maxPort,
+    anyturnCli: o.anyturnCli,
     nodeArgs,
   };
 }

@@ -27,6 +27,8 @@ export interface ServerConfig {
   realm: string;
   minPort: number;
   maxPort: number;
+  /** anyturn's CLI script (default: this checkout's dist/bin/anyturn.js). */
+  anyturnCli?: string;
   /** Extra node flags for the Node servers (e.g. --cpu-prof). */
   nodeArgs?: string[];
 }
@@ -83,7 +85,7 @@ function commandFor(kind: ServerKind, cfg: ServerConfig, port: number): [string,
         process.execPath,
         [
           ...(cfg.nodeArgs ?? []),
-          ANYTURN_CLI,
+          cfg.anyturnCli || ANYTURN_CLI,
           'relay',
           '--listen', cfg.address,
           '--port', String(port),
