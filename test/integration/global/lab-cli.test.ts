@@ -24,7 +24,7 @@ function anyturn(...args: string[]) {
 describe('anyturn lab up --pops 2', () => {
   it('builds the BGP lab with redis; the agents announce G from both PoPs; down removes everything', async () => {
     await labDown(PREFIX);
-    const up = await anyturn('lab', 'up', '--prefix', PREFIX, '--pops', '2', '--relays', 'stub', '--agent');
+    const up = await anyturn('lab', 'up', '--prefix', PREFIX, '--pops', '2', '--relays', 'stub', '--agent', '--ipv6');
     expect(up.stderr).toBe('');
     expect(up.code).toBe(0);
     expect(up.stdout).toContain('BIRD AS 65001 (ISP MED 10)');
@@ -40,6 +40,11 @@ describe('anyturn lab up --pops 2', () => {
     // The stand-in relays answer the agents' probes: both PoPs announce, pop1 (MED 10) is preferred.
     const routes = await ispRoutes(lab.bgp!, lab.anycast);
     expect(routes.map((r) => [r.protocol, r.primary])).toEqual([['pop1', true], ['pop2', false]]);
+    // --ipv6: the agents announce G6 too, over the IPv6 sessions.
+    const routes6 = await ispRoutes(lab.bgp!, lab.anycast6);
+    expect(routes6.map((r) => [r.protocol, r.primary, r.via])).toEqual([
+      ['pop1v6', true, lab.pops[0].uplinkAddress6], ['pop2v6', false, lab.pops[1].uplinkAddress6],
+    ]);
 
     const status = await anyturn('status', '--redis', lab.redis!.localUrl, '--json');
     expect(status.code).toBe(0);
