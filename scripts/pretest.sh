@@ -15,6 +15,7 @@ declare -A PROVIDES=(
   [iproute2]=/usr/sbin/ip
   [procps]=/usr/bin/pgrep
   [openssl]=/usr/bin/openssl
+  [ansible-lint]=/usr/bin/ansible-lint
 )
 
 missing=()
