@@ -16,6 +16,7 @@ declare -A PROVIDES=(
   [procps]=/usr/bin/pgrep
   [openssl]=/usr/bin/openssl
   [ansible-lint]=/usr/bin/ansible-lint
+  [ansible]=/usr/lib/python3/dist-packages/ansible_collections/ansible/posix
 )
 
 missing=()

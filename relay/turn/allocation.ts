@@ -65,9 +65,9 @@ export class Allocation implements TokenBucketState {
     return fiveTupleOf(this.transport, this.clientAddress, this.clientPort);
   }
 
-  /** The relayed transport addresses, IPv4 first. */
+  /** The relayed transport addresses as advertised to clients (external-ip mapping applied), IPv4 first. */
   get relayedAddresses(): TransportAddress[] {
-    return this.relays.map((r) => ({ family: r.family, address: r.address, port: r.port }));
+    return this.relays.map((r) => ({ family: r.family, address: r.advertisedAddress, port: r.port }));
   }
 
   /** The relayed socket of a family, if the allocation has one. */

@@ -14,6 +14,10 @@
  * Time on this path is coarse: `tick(now)` stores the clock's value (the server ticks every 250 ms and before
  * each STUN message), so a packet costs no clock read. Expiry is therefore seen up to one tick late, which is
  * nothing next to lifetimes of minutes; the bandwidth bucket refills per tick.
+ *
+ * Behind 1:1 NAT (`external-ip`) a peer address that is one of this relay's advertised public addresses is sent to
+ * on the private one, and a datagram from one of our private addresses that no permission admits is judged as
+ * coming from its public address (relay/turn/address-map.ts): client-to-client on this relay without a hairpin.
  */
 import type { RemoteInfo } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -33,6 +37,7 @@ import {
 } from '../../src/stun/index.js';
 import type { Logger } from '../../src/log.js';
 import type { RelayMetrics } from '../metrics.js';
+import { NO_ADDRESS_MAP, type AddressMap } from './address-map.js';
 import type { Allocation } from './allocation.js';
 import type { AllocationTable } from './allocation-table.js';
 import type { ClientTransport } from './client-transport.js';
@@ -52,11 +57,21 @@ export class DataPath {
   readonly #log: Logger;
   /** Bytes/s per allocation; 0 = unlimited. */
   readonly #rate: number;
+  readonly #addresses: AddressMap;
   /** Transaction id of Data indications: random, the last 4 bytes count up. */
   readonly #txid = randomBytes(12);
 
-  constructor(deps: { table: AllocationTable; clock: Clock; metrics: RelayMetrics; log: Logger; maxBytesPerSecond: number }) {
+  constructor(deps: {
+    table: AllocationTable;
+    clock: Clock;
+    metrics: RelayMetrics;
+    log: Logger;
+    maxBytesPerSecond: number;
+    /** external-ip mappings (default: none). */
+    addresses?: AddressMap;
+  }) {
     this.#table = deps.table;
+    this.#addresses = deps.addresses ?? NO_ADDRESS_MAP;
     this.#now = deps.clock.now();
     this.#metrics = deps.metrics;
     this.#log = deps.log;
@@ -104,7 +119,7 @@ export class DataPath {
       return;
     }
     try {
-      relay.socket.send(data, peerPort, peerAddress);
+      relay.socket.send(data, peerPort, this.#addresses.toPrivate(peerAddress));
     } catch {
       m.drop('send-failed');
       return;
@@ -124,10 +139,15 @@ export class DataPath {
       return;
     }
     const now = this.#now;
-    const address = rinfo.address;
+    let address = rinfo.address;
     if (allocation.validPermission(address, now) === undefined) {
-      m.drop('no-permission');
-      return;
+      // One of our private addresses (another allocation on this host) is known to the client by its public one.
+      const advertised = this.#addresses.toPublic(address);
+      if (advertised === undefined || allocation.validPermission(advertised, now) === undefined) {
+        m.drop('no-permission');
+        return;
+      }
+      address = advertised;
     }
     if (this.#rate > 0 && !takeTokens(allocation, msg.length, now, this.#rate)) {
       m.drop('bandwidth');

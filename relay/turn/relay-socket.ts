@@ -33,7 +33,10 @@ export type PeerMessageHandler = (relay: RelaySocket, msg: Buffer, rinfo: Remote
 
 export class RelaySocket {
   readonly family: 4 | 6;
+  /** The address the socket is bound to. */
   readonly address: string;
+  /** The address clients and peers are told (XOR-RELAYED-ADDRESS): `address`, or its external-ip mapping. */
+  readonly advertisedAddress: string;
   readonly port: number;
   readonly socket: dgram.Socket;
   readonly allocation: Allocation;
@@ -47,9 +50,11 @@ export class RelaySocket {
     socket: dgram.Socket,
     allocation: Allocation,
     ports: PortAllocator,
+    advertisedAddress: string = address,
   ) {
     this.family = family;
     this.address = address;
+    this.advertisedAddress = advertisedAddress;
     this.port = port;
     this.socket = socket;
     this.allocation = allocation;

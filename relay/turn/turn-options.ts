@@ -1,3 +1,5 @@
+import type { ExternalAddress } from './address-map.js';
+
 /**
  * Options of the TURN core. Plain typed values: the daemon maps its validated config into this object once;
  * nothing here is validated again.
@@ -9,6 +11,11 @@ export interface TurnOptions {
   readonly software: string;
   /** IP addresses relayed sockets are bound to (IPv4 and/or IPv6). Several of a family are used in turn. */
   readonly relayAddresses: readonly string[];
+  /**
+   * 1:1 NAT (`external-ip`): XOR-RELAYED-ADDRESS carries `public` for sockets bound on `private`, and peers given
+   * as one of these public addresses are reached on the private one (relay/turn/address-map.ts). Default none.
+   */
+  readonly externalAddresses?: readonly ExternalAddress[];
   /** Relayed ports are taken from [minPort, maxPort]. */
   readonly minPort: number;
   readonly maxPort: number;

@@ -16,6 +16,7 @@ import { TypedEmitter } from '../../src/events.js';
 import type { Logger } from '../../src/log.js';
 import { decodeStun, isChannelData, looksLikeStun } from '../../src/stun/index.js';
 import type { CloseReason, RelayMetrics } from '../metrics.js';
+import { AddressMap } from './address-map.js';
 import type { Allocation } from './allocation.js';
 import { AllocationTable } from './allocation-table.js';
 import type { ClientTransport } from './client-transport.js';
@@ -58,6 +59,8 @@ const BIND_ATTEMPTS = 8;
 export class TurnServer extends TypedEmitter<TurnServerEvents> {
   readonly options: TurnOptions;
   readonly dataPath: DataPath;
+  /** external-ip: what is advertised for the relay addresses, and the peer-side translation. */
+  readonly addresses: AddressMap;
   readonly #table = new AllocationTable();
   readonly #ports: PortAllocator;
   readonly #quota: Quota;
@@ -79,6 +82,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'turn' });
     this.#socketFactory = deps.createRelaySocket ?? defaultRelaySocketFactory;
+    this.addresses = new AddressMap(this.options.externalAddresses ?? []);
     this.#relayAddresses = {
       4: this.options.relayAddresses.filter((a) => familyOf(a) === 4),
       6: this.options.relayAddresses.filter((a) => familyOf(a) === 6),
@@ -99,6 +103,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       metrics: deps.metrics,
       log: this.#log,
       maxBytesPerSecond: this.options.maxBytesPerSecond,
+      addresses: this.addresses,
     });
     const peers = new PeerPolicy(this.options);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
@@ -265,7 +270,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
 
   async #bind(allocation: Allocation, family: 4 | 6, address: string, port: number): Promise<RelaySocket> {
     const socket = await bindRelaySocket(this.#socketFactory, family, address, port);
-    const relay = new RelaySocket(family, address, port, socket, allocation, this.#ports);
+    const relay = new RelaySocket(family, address, port, socket, allocation, this.#ports, this.addresses.advertised(address));
     const dataPath = this.dataPath;
     socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => dataPath.fromPeer(relay, msg, rinfo));
     socket.on('error', dataPath.onRelayError);

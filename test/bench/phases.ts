@@ -33,7 +33,7 @@ export type ThroughputLimit = 'loss' | 'generator' | 'ceiling' | 'budget';
 export type StepOutcome = 'pass' | 'fail' | 'generator-bound' | 'disturbed';
 
 /** At most this many disturbed steps are repeated per server. */
-const MAX_DISTURBED_STEPS = 10;
+const MAX_DISTURBED_STEPS = 16;
 
 export interface ThroughputMetrics {
   /** Highest offered rate that passed (client → peer datagrams per second); 0 when none did. */

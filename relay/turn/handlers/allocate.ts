@@ -132,6 +132,8 @@ export async function handleAllocate(core: TurnCore, ctx: RequestContext): Promi
   core.registerAllocation(allocation);
 
   // Success: XOR-RELAYED-ADDRESS (one or two), ADDRESS-ERROR-CODE, LIFETIME, RESERVATION-TOKEN, XOR-MAPPED-ADDRESS.
+  // The relayed addresses are the advertised ones: behind 1:1 NAT (external-ip) the public address, while the
+  // socket stays bound on the private one. XOR-MAPPED-ADDRESS is what we saw, never mapped.
   const relayed = allocation.relayedAddresses;
   const mapped: TransportAddress = { family: familyOf(ctx.clientAddress), address: ctx.clientAddress, port: ctx.clientPort };
   return (w) => {
