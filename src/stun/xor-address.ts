@@ -18,6 +18,13 @@ export function addressValueLength(family: 4 | 6): number {
   return family === 4 ? 8 : 20;
 }
 
+/** Address length in bytes (4 or 16) for a family byte on the wire; undefined for an unknown family. */
+function addressBytesOf(familyByte: number): 4 | 16 | undefined {
+  if (familyByte === FAMILY_IPV4) return 4;
+  if (familyByte === FAMILY_IPV6) return 16;
+  return undefined;
+}
+
 /**
  * Decodes the address value of `len` bytes at `buf[off]`. With `header`, XOR-decodes using header bytes 4..19.
  * Returns 'bad-attribute' for a wrong length or family; never throws.
@@ -29,25 +36,16 @@ export function decodeAddressAt(
   header: Buffer | undefined,
 ): TransportAddress | 'bad-attribute' {
   if (len < 4 || off < 0 || off + len > buf.length) return 'bad-attribute';
-  const familyByte = buf[off + 1];
+  const addressBytes = addressBytesOf(buf[off + 1]);
+  if (addressBytes === undefined || len !== 4 + addressBytes) return 'bad-attribute';
+  const format = addressBytes === 4 ? formatIPv4 : formatIPv6;
+  const family = addressBytes === 4 ? 4 : 6;
   let port = (buf[off + 2] << 8) | buf[off + 3];
-  if (familyByte === FAMILY_IPV4) {
-    if (len !== 8) return 'bad-attribute';
-    if (header === undefined) return { family: 4, address: formatIPv4(buf, off + 4), port };
-    if (header.length < 8) return 'bad-attribute';
-    port ^= (header[4] << 8) | header[5];
-    for (let k = 0; k < 4; k++) scratch[k] = buf[off + 4 + k] ^ header[4 + k];
-    return { family: 4, address: formatIPv4(scratch, 0), port };
-  }
-  if (familyByte === FAMILY_IPV6) {
-    if (len !== 20) return 'bad-attribute';
-    if (header === undefined) return { family: 6, address: formatIPv6(buf, off + 4), port };
-    if (header.length < 20) return 'bad-attribute';
-    port ^= (header[4] << 8) | header[5];
-    for (let k = 0; k < 16; k++) scratch[k] = buf[off + 4 + k] ^ header[4 + k];
-    return { family: 6, address: formatIPv6(scratch, 0), port };
-  }
-  return 'bad-attribute';
+  if (header === undefined) return { family, address: format(buf, off + 4), port };
+  if (header.length < 4 + addressBytes) return 'bad-attribute';
+  port ^= (header[4] << 8) | header[5];
+  for (let k = 0; k < addressBytes; k++) scratch[k] = buf[off + 4 + k] ^ header[4 + k];
+  return { family, address: format(scratch, 0), port };
 }
 
 /**
@@ -64,33 +62,26 @@ export function encodeAddressAt(
 ): number {
   const port = a.port;
   if (!Number.isInteger(port) || port < 0 || port > 0xffff) return -1;
+  let addressBytes: number;
   if (a.family === 4) {
     if (!parseIPv4(a.address, target, off + 4)) return -1;
-    target[off] = 0;
     target[off + 1] = FAMILY_IPV4;
-    if (header === undefined) {
-      target[off + 2] = port >> 8;
-      target[off + 3] = port & 0xff;
-    } else {
-      target[off + 2] = (port >> 8) ^ header[4];
-      target[off + 3] = (port & 0xff) ^ header[5];
-      for (let k = 0; k < 4; k++) target[off + 4 + k] ^= header[4 + k];
-    }
-    return 8;
-  }
-  if (a.family === 6) {
+    addressBytes = 4;
+  } else if (a.family === 6) {
     if (!parseIPv6(a.address, target, off + 4)) return -1;
-    target[off] = 0;
     target[off + 1] = FAMILY_IPV6;
-    if (header === undefined) {
-      target[off + 2] = port >> 8;
-      target[off + 3] = port & 0xff;
-    } else {
-      target[off + 2] = (port >> 8) ^ header[4];
-      target[off + 3] = (port & 0xff) ^ header[5];
-      for (let k = 0; k < 16; k++) target[off + 4 + k] ^= header[4 + k];
-    }
-    return 20;
+    addressBytes = 16;
+  } else {
+    return -1;
   }
-  return -1;
+  target[off] = 0;
+  if (header === undefined) {
+    target[off + 2] = port >> 8;
+    target[off + 3] = port & 0xff;
+  } else {
+    target[off + 2] = (port >> 8) ^ header[4];
+    target[off + 3] = (port & 0xff) ^ header[5];
+    for (let k = 0; k < addressBytes; k++) target[off + 4 + k] ^= header[4 + k];
+  }
+  return 4 + addressBytes;
 }
