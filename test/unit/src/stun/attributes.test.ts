@@ -5,7 +5,6 @@ import {
   StunClass,
   StunMessage,
   StunWriter,
-  decodeStun,
   readAddress,
   readChannelNumber,
   readData,
@@ -20,12 +19,7 @@ import {
   readXorAddress,
   readXorAddresses,
 } from '../../../../src/stun/index.js';
-
-function decode(buf: Buffer): StunMessage {
-  const m = decodeStun(buf);
-  if (typeof m === 'string') throw new Error(`decode failed: ${m}`);
-  return m;
-}
+import { decode } from './fixtures/decode.js';
 
 const tid = Buffer.from('0102030405060708090a0b0c', 'hex');
 

@@ -4,20 +4,14 @@ import {
   Attr,
   Method,
   StunClass,
-  StunMessage,
   StunWriter,
   crc32,
   decodeStun,
   verifyFingerprint,
 } from '../../../../src/stun/index.js';
+import { decode } from './fixtures/decode.js';
 import { Prng } from './fixtures/prng.js';
 import { SAMPLE_IPV4_RESPONSE, SAMPLE_REQUEST_LONG_TERM } from './fixtures/rfc5769.js';
-
-function decode(buf: Buffer): StunMessage {
-  const m = decodeStun(buf);
-  if (typeof m === 'string') throw new Error(`decode failed: ${m}`);
-  return m;
-}
 
 const zlibCrc32 = (zlib as unknown as { crc32?: (b: Buffer) => number }).crc32;
 

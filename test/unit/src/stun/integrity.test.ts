@@ -4,7 +4,6 @@ import {
   Attr,
   Method,
   StunClass,
-  StunMessage,
   StunWriter,
   decodeStun,
   integrityHmac,
@@ -12,13 +11,8 @@ import {
   verifyFingerprint,
   verifyIntegrity,
 } from '../../../../src/stun/index.js';
+import { decode } from './fixtures/decode.js';
 import { SAMPLE_REQUEST, SHORT_TERM_PASSWORD } from './fixtures/rfc5769.js';
-
-function decode(buf: Buffer): StunMessage {
-  const m = decodeStun(buf);
-  if (typeof m === 'string') throw new Error(`decode failed: ${m}`);
-  return m;
-}
 
 const key = Buffer.from('long-term key bytes');
 const tid = Buffer.from('a1a2a3a4a5a6a7a8a9aaabac', 'hex');

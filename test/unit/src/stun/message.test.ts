@@ -6,20 +6,14 @@ import {
   MAGIC_COOKIE,
   Method,
   StunClass,
-  StunMessage,
   StunWriter,
   decodeStun,
   isStunMessage,
   looksLikeStun,
   newTransactionId,
 } from '../../../../src/stun/index.js';
+import { decode } from './fixtures/decode.js';
 import { SAMPLE_REQUEST, hex } from './fixtures/rfc5769.js';
-
-function decode(buf: Buffer): StunMessage {
-  const m = decodeStun(buf);
-  if (typeof m === 'string') throw new Error(`decode failed: ${m}`);
-  return m;
-}
 
 /** A header with the given type and length field followed by `body`. */
 function message(type: number, body: Buffer, lengthField = body.length): Buffer {

@@ -4,9 +4,7 @@ import {
   Attr,
   Method,
   StunClass,
-  StunMessage,
   StunWriter,
-  decodeStun,
   integrityKind,
   readString,
   readUint32,
@@ -14,13 +12,8 @@ import {
   verifyFingerprint,
   verifyIntegrity,
 } from '../../../../src/stun/index.js';
+import { decode } from './fixtures/decode.js';
 import * as v from './fixtures/rfc5769.js';
-
-function decode(buf: Buffer): StunMessage {
-  const m = decodeStun(buf);
-  if (typeof m === 'string') throw new Error(`decode failed: ${m}`);
-  return m;
-}
 
 const shortTermKey = Buffer.from(v.SHORT_TERM_PASSWORD, 'utf8');
 const credentials = `${v.LONG_TERM_USERNAME}:${v.LONG_TERM_REALM}:${v.LONG_TERM_PASSWORD}`;

@@ -12,9 +12,7 @@ import {
   Attr,
   Method,
   StunClass,
-  StunMessage,
   StunWriter,
-  decodeStun,
   newTransactionId,
   readAddress,
   readErrorCode,
@@ -25,6 +23,7 @@ import {
   verifyFingerprint,
   verifyIntegrity,
 } from '../../../../src/stun/index.js';
+import { decode } from './fixtures/decode.js';
 
 interface StunAddress {
   address: string;
@@ -77,12 +76,6 @@ interface StunModule {
 
 const stun = createRequire(import.meta.url)('stun') as StunModule;
 const c = stun.constants;
-
-function decode(buf: Buffer): StunMessage {
-  const m = decodeStun(buf);
-  if (typeof m === 'string') throw new Error(`decode failed: ${m}`);
-  return m;
-}
 
 const password = 'cross-check password';
 const key = Buffer.from(password, 'utf8');

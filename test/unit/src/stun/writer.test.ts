@@ -13,13 +13,8 @@ import {
   readErrorCode,
   readXorAddress,
 } from '../../../../src/stun/index.js';
+import { decode } from './fixtures/decode.js';
 import { AnyturnError } from '../../../../src/errors.js';
-
-function decode(buf: Buffer): StunMessage {
-  const m = decodeStun(buf);
-  if (typeof m === 'string') throw new Error(`decode failed: ${m}`);
-  return m;
-}
 
 const tid = Buffer.from('000102030405060708090a0b', 'hex');
 
