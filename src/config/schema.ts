@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP, SocketAddress } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { AnyturnError } from '../errors.js';
@@ -23,6 +24,13 @@ export type RaceCurve = 'linear' | 'quadratic';
 
 export const DEFAULT_TLS_PORT = 5349;
 
+/** One `external-ip` entry, resolved: `public` is advertised in place of `private` (1:1 NAT, coturn's external-ip). */
+export interface ExternalIp {
+  public: string;
+  /** A relay-ip or listen address of this host. */
+  private: string;
+}
+
 /** The validated, frozen relay configuration. */
 export interface RelayConfig {
   /** Unicast addresses the STUN/TURN listeners bind (UDP, and TCP unless `tcp` is false). */
@@ -36,6 +44,11 @@ export interface RelayConfig {
   tlsKey: string | undefined;
   /** Addresses relayed transport addresses are allocated on (default: the listen addresses). */
   relayIp: readonly string[];
+  /**
+   * 1:1 NAT (`external-ip`): clients are told `public` (XOR-RELAYED-ADDRESS, ALTERNATE-SERVER, heartbeat, /status)
+   * for the relay-ip / listen address `private`, which is still what is bound. Absent when none is configured.
+   */
+  externalIp?: readonly ExternalIp[];
   minPort: number;
   maxPort: number;
   realm: string;
@@ -89,6 +102,7 @@ export const RELAY_FLAGS = {
   'tls-cert': { type: 'string', arg: 'FILE', help: 'TLS certificate chain (PEM)' },
   'tls-key': { type: 'string', arg: 'FILE', help: 'TLS private key (PEM)' },
   'relay-ip': { type: 'string', repeatable: true, arg: 'IP', help: 'address relayed ports are taken on (default: --listen)' },
+  'external-ip': { type: 'string', repeatable: true, arg: 'PUBLIC[/PRIVATE]', help: '1:1 NAT: advertise PUBLIC for relay/listen address PRIVATE' },
   'min-port': { type: 'number', arg: 'N', help: 'lowest relay port (default 49152)' },
   'max-port': { type: 'number', arg: 'N', help: 'highest relay port (default 65535)' },
   realm: { type: 'string', arg: 'R', help: 'REALM (default anyturn)' },
@@ -128,6 +142,7 @@ export const RelayFileSchema = z.strictObject({
   'tls-cert': text().optional(),
   'tls-key': text().optional(),
   'relay-ip': list(specificIpAddress()).pipe(z.array(z.string()).min(1)).optional(),
+  'external-ip': list(externalIpEntry()).default([]),
   'min-port': port().default(49152),
   'max-port': port().default(65535),
   realm: text().max(127).default('anyturn'),
@@ -156,6 +171,49 @@ export const RelayFileSchema = z.strictObject({
   'nonce-key': hexKey(16).optional(),
 });
 type RelayFile = z.output<typeof RelayFileSchema>;
+
+/** `PUBLIC` or `PUBLIC/PRIVATE`: specific addresses of one family (PRIVATE is resolved in toRelayConfig). */
+function externalIpEntry() {
+  return z.string().transform((s, ctx): { public: string; private: string | undefined } => {
+    const slash = s.indexOf('/');
+    const pub = slash < 0 ? s : s.slice(0, slash);
+    const priv = slash < 0 ? undefined : s.slice(slash + 1);
+    const fail = (message: string) => {
+      ctx.addIssue({ code: 'custom', message, input: s });
+      return z.NEVER;
+    };
+    if (isIP(pub) === 0 || (priv !== undefined && isIP(priv) === 0)) {
+      return fail('must be PUBLIC or PUBLIC/PRIVATE (IP addresses, e.g. 203.0.113.10/10.0.0.5)');
+    }
+    if (isWildcard(pub) || (priv !== undefined && isWildcard(priv))) return fail('must name specific addresses, not 0.0.0.0 or ::');
+    if (priv !== undefined && isIP(pub) !== isIP(priv)) return fail(`${pub} and ${priv} are not of the same address family`);
+    return { public: canonicalIp(pub), private: priv === undefined ? undefined : canonicalIp(priv) };
+  });
+}
+
+/** One spelling per address (IPv6 as Node prints it), so that mappings compare with relay-ip and listen. */
+function canonicalIp(ip: string): string {
+  try {
+    return isIP(ip) === 6 ? new SocketAddress({ address: ip, family: 'ipv6' }).address : ip;
+  } catch {
+    return ip;
+  }
+}
+
+/** The relay-ip addresses (default: listen) of an address's family. */
+function relayIpsLike(c: RelayFile, ip: string): string[] {
+  const relayIp = c['relay-ip'] ?? c.listen;
+  return (Array.isArray(relayIp) ? relayIp : []).filter((r) => isIP(r) === isIP(ip));
+}
+
+/** external-ip entries with PRIVATE filled in where it can be: a bare PUBLIC maps the one relay-ip of its family. */
+function resolveExternalIp(c: RelayFile): { public: string; private: string | undefined }[] {
+  return (c['external-ip'] ?? []).map((e) => {
+    if (e.private !== undefined) return e;
+    const same = relayIpsLike(c, e.public);
+    return { public: e.public, private: same.length === 1 ? canonicalIp(same[0]) : undefined };
+  });
+}
 
 /** The host name, cut to a valid id. */
 function defaultId(): string {
@@ -187,6 +245,7 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
   (c.anycast ?? []).forEach((g, i) => {
     if (listen.includes(g)) issue(['anycast', i], `${g} is also a listen address`);
   });
+  checkExternalIp(c, issue);
   const seen = new Set<string>();
   (c.user ?? []).forEach((u, i) => {
     if (u && typeof u === 'object') {
@@ -196,7 +255,39 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
   });
 }
 
+/**
+ * external-ip: a bare PUBLIC needs exactly one relay-ip of its family; PRIVATE must be one of ours (a relay-ip or
+ * listen address); each PRIVATE is mapped once, each PUBLIC names one PRIVATE and is not itself one of ours.
+ */
+function checkExternalIp(c: RelayFile, issue: (path: (string | number)[], message: string) => void): void {
+  const ours = new Set([...(c['relay-ip'] ?? []), ...(Array.isArray(c.listen) ? c.listen : [])].filter((ip) => !isWildcard(ip)).map(canonicalIp));
+  const byPrivate = new Map<string, number>();
+  const byPublic = new Map<string, number>();
+  resolveExternalIp(c).forEach(({ public: pub, private: priv }, i) => {
+    const path = ['external-ip', i];
+    if (priv === undefined) {
+      const count = relayIpsLike(c, pub).length;
+      const family = `IPv${isIP(pub)}`;
+      issue(path, `${pub} needs /PRIVATE: ${count === 0 ? `there is no ${family} relay-ip` : `there are ${count} ${family} relay-ip addresses`}`);
+      return;
+    }
+    if (!ours.has(priv)) {
+      issue(path, `${priv} is neither a relay-ip nor a listen address`);
+      return;
+    }
+    if (pub !== priv && ours.has(pub)) issue(path, `${pub} is itself a relay-ip or listen address`);
+    const j = byPrivate.get(priv);
+    if (j !== undefined) issue(path, `${priv} is already mapped by external-ip[${j}]`);
+    else byPrivate.set(priv, i);
+    const k = byPublic.get(pub);
+    if (k !== undefined) issue(path, `${pub} is already advertised by external-ip[${k}]`);
+    else byPublic.set(pub, i);
+  });
+}
+
 function toRelayConfig(c: RelayFile): RelayConfig {
+  // crossCheck refused every entry whose PRIVATE stays unresolved.
+  const externalIp = resolveExternalIp(c).map((e): ExternalIp => ({ public: e.public, private: e.private as string }));
   const tls = c['tls-cert'] !== undefined && c['tls-key'] !== undefined;
   return {
     listen: c.listen,
@@ -206,6 +297,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     tlsCert: c['tls-cert'],
     tlsKey: c['tls-key'],
     relayIp: c['relay-ip'] ?? c.listen,
+    ...(externalIp.length > 0 ? { externalIp } : {}),
     minPort: c['min-port'],
     maxPort: c['max-port'],
     realm: c.realm,
