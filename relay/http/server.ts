@@ -4,7 +4,10 @@
  *   GET  /metrics   Prometheus text (prom-client registry)
  *   GET  /healthz   200 "ok" while every listener is up and the relay is not draining; 503 "starting",
  *                   "draining" or "stopping" otherwise (a load balancer or the PoP agent takes it out)
- *   GET  /status    JSON: id, pop, allocations, capacity, listeners, uptime, draining
+ *   GET  /status    JSON: id, pop, allocations, capacity, listeners, uptime, draining (+ what the daemon adds:
+ *                   state, load, relayedBytes, connections, cluster store)
+ *   GET  /cluster   JSON ClusterView (status-page.ts): PoP summaries, relays, announcements from the store
+ *   GET  /          the live page (also /status.html): polls /status and /cluster every second
  *   POST /drain     start draining (when a drain control is wired); POST /undrain ends it
  *
  * Bind it to a management address: /drain has no authentication.
@@ -14,6 +17,7 @@ import type { Registry } from 'prom-client';
 import { AnyturnError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { familyOf } from '../turn/five-tuple.js';
+import { STATUS_PAGE_CSP, STATUS_PAGE_HTML, type ClusterView } from './status-page.js';
 
 export interface ListenerStatus {
   protocol: 'udp' | 'tcp' | 'tls';
@@ -50,6 +54,8 @@ export interface HttpServerDeps {
   log: Logger;
   /** Wired to POST /drain and /undrain; absent = those answer 404. */
   drain?: DrainControl;
+  /** The cluster store's view for GET /cluster; absent = 404 (the page then shows this relay only). */
+  cluster?: () => ClusterView;
 }
 
 type Health = 'starting' | 'ok' | 'draining' | 'stopping';
@@ -150,6 +156,18 @@ export class HttpServer {
         if (!read) return notAllowed(res, 'GET');
         const status = { ...this.#deps.status(), health: this.health };
         return send(res, 200, 'application/json', `${JSON.stringify(status)}\n`, method === 'HEAD');
+      }
+      case '/':
+      case '/status.html': {
+        if (!read) return notAllowed(res, 'GET');
+        res.setHeader('content-security-policy', STATUS_PAGE_CSP);
+        return send(res, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML, method === 'HEAD');
+      }
+      case '/cluster': {
+        const cluster = this.#deps.cluster;
+        if (cluster === undefined) return send(res, 404, 'text/plain', 'not found\n');
+        if (!read) return notAllowed(res, 'GET');
+        return send(res, 200, 'application/json', `${JSON.stringify(cluster())}\n`, method === 'HEAD');
       }
       case '/drain':
       case '/undrain': {
