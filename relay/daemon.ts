@@ -21,6 +21,7 @@ import type { Logger } from '../src/log.js';
 import { createAnycast, type AnycastSetup } from './anycast/setup.js';
 import { ClusterRelayDirectory, ClusterSync, unicastAddresses } from './cluster-sync.js';
 import { HttpServer, type ListenerStatus, type RelayStatus } from './http/server.js';
+import { clusterView } from './http/status-page.js';
 import { StreamMetrics } from './listen/stream-metrics.js';
 import { TcpListener } from './listen/tcp.js';
 import { TlsListener } from './listen/tls.js';
@@ -152,23 +153,37 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   };
   const listenerStatus = (): ListenerStatus[] =>
     listeners.map((l) => ({ protocol: l.protocol, role: l.role, address: l.localAddress, port: l.localPort }));
-  const status = (): RelayStatus => ({
-    id: config.id,
-    pop: config.pop,
-    allocations: turn.allocationCount,
-    capacity: config.capacity,
-    listeners: listenerStatus(),
-    uptimeSeconds: Math.floor((clock.now() - startedAt) / 1000),
-    draining,
-    connections: { tcp: streamMetrics.open('tcp'), tls: streamMetrics.open('tls') },
-    cluster: { store: store.kind, connection: store.connectionState() },
+  const relayedBytes = (): { received: number; sent: number } => ({
+    received: metrics.clientReceivedBytes + metrics.peerReceivedBytes,
+    sent: metrics.clientSentBytes + metrics.peerSentBytes,
   });
+  const status = (): RelayStatus => {
+    const beat = sync.heartbeatRecord(); // what this relay's heartbeat says: state, load score, bandwidth
+    return {
+      id: config.id,
+      pop: config.pop,
+      allocations: turn.allocationCount,
+      capacity: config.capacity,
+      listeners: listenerStatus(),
+      uptimeSeconds: Math.floor((clock.now() - startedAt) / 1000),
+      draining,
+      connections: { tcp: streamMetrics.open('tcp'), tls: streamMetrics.open('tls') },
+      cluster: { store: store.kind, connection: store.connectionState() },
+      state: beat.state,
+      load: beat.load,
+      bandwidthBps: beat.bandwidthBps,
+      relayedBytes: relayedBytes(),
+    };
+  };
   const http =
     config.metrics === undefined
       ? undefined
       : new HttpServer(
           { address: config.metrics.address, port: config.metrics.port },
-          { registry, status, log, drain: { drain: () => setDraining(true), undrain: () => setDraining(false) } },
+          {
+            registry, status, log, drain: { drain: () => setDraining(true), undrain: () => setDraining(false) },
+            cluster: () => clusterView(store, clock.now()),
+          },
         );
 
   const sync = new ClusterSync(
@@ -179,10 +194,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
     {
       store, turn, restSecrets, nonces, clock, log, load: anycast?.load, draining: () => draining,
       addresses: () => unicastAddresses(listenerStatus(), config.relayIp),
-      relayedBytes: () => ({
-        received: metrics.clientReceivedBytes + metrics.peerReceivedBytes,
-        sent: metrics.clientSentBytes + metrics.peerSentBytes,
-      }),
+      relayedBytes,
     },
   );
 
