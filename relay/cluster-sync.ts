@@ -1,8 +1,9 @@
 /**
  * Keeps this relay's view in sync with the cluster store (src/cluster/store.ts), in both directions:
  *
- *   out  heartbeat every second (TTL 3 s): id, PoP, unicast addresses per transport, capacity, allocations, load
- *        score, relayed bandwidth, state (active / draining / full); the relayed transport address of every
+ *   out  heartbeat every second (TTL 3 s): id, PoP, unicast addresses per transport (as advertised: behind 1:1 NAT
+ *        the external-ip), capacity, allocations, load score, relayed bandwidth, state (active / draining / full);
+ *        the relayed transport address (as advertised, Allocation.relayedAddresses) of every
  *        allocation (claimed on `allocation`, re-claimed when a Refresh extends it, released on
  *        `allocationclosed`); deregistration on a clean shutdown.
  *   in   REST secrets (the store's, merged with --auth-secret) into RestSecrets on every 'secrets' event; the
@@ -23,6 +24,7 @@ import { systemTimers, type Timers } from './anycast/delay-queue.js';
 import { LoadMonitor, type LoadProvider } from './anycast/load-monitor.js';
 import type { AlternateKey, AlternateServers, RelayDirectory, RelayInfo } from './anycast/single-responder.js';
 import type { ListenerStatus } from './http/server.js';
+import { NO_ADDRESS_MAP, type AddressMap } from './turn/address-map.js';
 import type { Allocation } from './turn/allocation.js';
 import { familyOf } from './turn/five-tuple.js';
 import type { TurnServer } from './turn/turn-server.js';
@@ -280,12 +282,18 @@ const isWildcard = (ip: string): boolean => ip === '0.0.0.0' || ip.replace(/[:0]
 
 /**
  * What clients reach this relay on: every unicast listener (a wildcard one stands for the relayed addresses of
- * its family, `--relay-ip`). Anycast listeners are left out: G is not this relay's own.
+ * its family, `--relay-ip`), as advertised (behind 1:1 NAT the `--external-ip` mapping of each address).
+ * Anycast listeners are left out: G is not this relay's own.
  */
-export function unicastAddresses(listeners: readonly ListenerStatus[], relayIp: readonly string[]): RelayAddress[] {
+export function unicastAddresses(
+  listeners: readonly ListenerStatus[],
+  relayIp: readonly string[],
+  addresses: Pick<AddressMap, 'advertised'> = NO_ADDRESS_MAP,
+): RelayAddress[] {
   const out: RelayAddress[] = [];
   const seen = new Set<string>();
-  const add = (transport: RelayAddress['transport'], address: string, port: number): void => {
+  const add = (transport: RelayAddress['transport'], bound: string, port: number): void => {
+    const address = addresses.advertised(bound);
     const key = `${transport}|${address}|${port}`;
     if (seen.has(key)) return;
     seen.add(key);

@@ -70,6 +70,7 @@ export function turnOptionsFrom(config: RelayConfig, allowPeers: readonly string
     realm: config.realm,
     software: config.software,
     relayAddresses: config.relayIp,
+    externalAddresses: config.externalIp ?? [],
     minPort: config.minPort,
     maxPort: config.maxPort,
     capacity: config.capacity,
@@ -173,6 +174,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       load: beat.load,
       bandwidthBps: beat.bandwidthBps,
       relayedBytes: relayedBytes(),
+      // What clients are told (behind 1:1 NAT the --external-ip of each address); `listeners` are the bound ones.
+      advertised: { addresses: beat.addresses, relayIp: config.relayIp.map((ip) => turn.addresses.advertised(ip)) },
     };
   };
   const http =
@@ -193,7 +196,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
     },
     {
       store, turn, restSecrets, nonces, clock, log, load: anycast?.load, draining: () => draining,
-      addresses: () => unicastAddresses(listenerStatus(), config.relayIp),
+      addresses: () => unicastAddresses(listenerStatus(), config.relayIp, turn.addresses),
       relayedBytes,
     },
   );

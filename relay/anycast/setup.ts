@@ -11,7 +11,7 @@
  *   // close: anycast.close()
  *
  * ALTERNATE-SERVER addresses come from the unicast listeners: per family, the first specific (non-wildcard)
- * --listen address with --port for UDP and TCP, --tls-port for TLS.
+ * --listen address with --port for UDP and TCP, --tls-port for TLS; behind 1:1 NAT its --external-ip mapping.
  */
 import type { Registry } from 'prom-client';
 import type { CredentialStore } from '../../src/auth/credential-store.js';
@@ -19,6 +19,7 @@ import type { NonceService } from '../../src/auth/nonce.js';
 import type { Clock } from '../../src/clock.js';
 import type { Logger } from '../../src/log.js';
 import type { RelayMetrics } from '../metrics.js';
+import { AddressMap, type ExternalAddress } from '../turn/address-map.js';
 import { familyOf } from '../turn/five-tuple.js';
 import type { Timers } from './delay-queue.js';
 import { DrainState } from './drain.js';
@@ -37,6 +38,8 @@ export interface AnycastConfig {
   readonly port: number;
   readonly tcp: boolean;
   readonly tlsPort: number | undefined;
+  /** 1:1 NAT mappings (`external-ip`): a listen address that is a PRIVATE one is advertised as its PUBLIC. */
+  readonly externalIp?: readonly ExternalAddress[];
   readonly capacity: number;
   readonly linkCapacity: number;
   readonly redirect: RedirectMode;
@@ -75,12 +78,14 @@ export interface AnycastSetup {
 
 const isWildcard = (ip: string): boolean => ip === '0.0.0.0' || ip.replace(/[:0]/g, '') === '';
 
-/** ALTERNATE-SERVER per transport and family, from the unicast listeners. */
-export function alternatesFrom(config: Pick<AnycastConfig, 'listen' | 'port' | 'tcp' | 'tlsPort'>): AlternateServers {
+/** ALTERNATE-SERVER per transport and family, from the unicast listeners (as advertised: external-ip). */
+export function alternatesFrom(config: Pick<AnycastConfig, 'listen' | 'port' | 'tcp' | 'tlsPort' | 'externalIp'>): AlternateServers {
   const out: AlternateServers = {};
+  const addresses = new AddressMap(config.externalIp ?? []);
   for (const family of [4, 6] as const) {
-    const address = config.listen.find((a) => familyOf(a) === family && !isWildcard(a));
-    if (address === undefined) continue;
+    const listen = config.listen.find((a) => familyOf(a) === family && !isWildcard(a));
+    if (listen === undefined) continue;
+    const address = addresses.advertised(listen);
     out[`udp${family}`] = { family, address, port: config.port };
     if (config.tcp) out[`tcp${family}`] = { family, address, port: config.port };
     if (config.tlsPort !== undefined) out[`tls${family}`] = { family, address, port: config.tlsPort };
