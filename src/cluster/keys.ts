@@ -44,7 +44,7 @@ export class ClusterKeys {
 
   /** Member of the announcement index. */
   announcementMember(pop: string, agent: string): string {
-    return `${pop}/${agent}`;
+    return announcementMember(pop, agent);
   }
 
   announcement(member: string): string {
@@ -74,6 +74,11 @@ export class ClusterKeys {
   get events(): string {
     return `${this.#base}events`;
   }
+}
+
+/** `<pop>/<agent>`: one router agent's announcement (also the memory store's map key). */
+export function announcementMember(pop: string, agent: string): string {
+  return `${pop}/${agent}`;
 }
 
 /** `192.0.2.1:49152` or `[2001:db8::1]:49152` (also the memory store's map key). */

@@ -7,8 +7,17 @@
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import { TypedEmitter } from '../events.js';
-import { relayedAddressText } from './keys.js';
-import { checkId, checkSecret, checkTtl, compareRelays, type ClusterStore } from './store.js';
+import { announcementMember, relayedAddressText } from './keys.js';
+import {
+  announcementRecordOf,
+  checkId,
+  checkSecret,
+  checkTtl,
+  compareAnnouncements,
+  compareRelays,
+  relayRecordOf,
+  type ClusterStore,
+} from './store.js';
 import { summarize } from './summary.js';
 import type {
   AnnouncementInput,
@@ -80,12 +89,8 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
   }
 
   async heartbeat(relay: RelayHeartbeat, ttlMs: number): Promise<WriteResult> {
-    checkId('relay id', relay.id);
-    checkId('PoP name', relay.pop);
-    checkTtl(ttlMs);
-    const now = this.#clock.now();
-    const record: RelayRecord = { ...relay, addresses: relay.addresses.map((a) => ({ ...a })), updatedAt: now, ttlMs };
-    this.backend.relays.set(relay.id, { value: record, expiresAt: now + ttlMs });
+    const record = relayRecordOf(relay, ttlMs, this.#clock.now());
+    this.backend.relays.set(record.id, { value: record, expiresAt: record.updatedAt + ttlMs });
     return 'written';
   }
 
@@ -112,19 +117,13 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
   }
 
   async publishAnnouncement(a: AnnouncementInput, ttlMs: number): Promise<WriteResult> {
-    checkId('PoP name', a.pop);
-    checkId('agent id', a.agent);
-    checkTtl(ttlMs);
-    const now = this.#clock.now();
-    const record: AnnouncementRecord = { ...a, prefixes: [...a.prefixes], updatedAt: now, ttlMs };
-    this.backend.announcements.set(`${a.pop}/${a.agent}`, { value: record, expiresAt: now + ttlMs });
+    const record = announcementRecordOf(a, ttlMs, this.#clock.now());
+    this.backend.announcements.set(announcementMember(a.pop, a.agent), { value: record, expiresAt: record.updatedAt + ttlMs });
     return 'written';
   }
 
   announcements(): AnnouncementRecord[] {
-    return live(this.backend.announcements, this.#clock.now()).sort((a, b) =>
-      a.pop !== b.pop ? (a.pop < b.pop ? -1 : 1) : a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0,
-    );
+    return live(this.backend.announcements, this.#clock.now()).sort(compareAnnouncements);
   }
 
   secrets(): string[] {

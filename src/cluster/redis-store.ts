@@ -13,13 +13,23 @@ import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import { TypedEmitter } from '../events.js';
 import type { Logger } from '../log.js';
-import { ClusterKeys } from './keys.js';
+import { announcementMember, ClusterKeys } from './keys.js';
 import { RedisAddressIndex } from './redis-address-index.js';
 import { decodeAnnouncementRecord, decodeRelayRecord } from './redis-codec.js';
 import { createRedisClient, type RedisClient } from './redis-connection.js';
+import { RedisRecordIndex } from './redis-record-index.js';
 import { RedisSecretBook, type SecretChange } from './redis-secrets.js';
 import { parseRedisUrl, redactRedisUrl } from './redis-url.js';
-import { checkId, checkSecret, checkTtl, compareRelays, type ClusterStore } from './store.js';
+import {
+  announcementRecordOf,
+  checkId,
+  checkSecret,
+  checkTtl,
+  compareAnnouncements,
+  compareRelays,
+  relayRecordOf,
+  type ClusterStore,
+} from './store.js';
 import { summarize } from './summary.js';
 import type {
   AnnouncementInput,
@@ -73,8 +83,8 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
   /** The Redis data epoch this process last saw. */
   #epoch: string | undefined;
   #nonceKey: Buffer | undefined;
-  readonly #ownRelays = new Map<string, RelayRecord>();
-  readonly #ownAnnouncements = new Map<string, AnnouncementRecord>();
+  readonly #registry: RedisRecordIndex<RelayRecord>;
+  readonly #announcementIndex: RedisRecordIndex<AnnouncementRecord>;
 
   constructor(opts: RedisClusterStoreOptions) {
     super();
@@ -93,6 +103,16 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     this.#sub = createRedisClient(target, conn);
     this.#secrets = new RedisSecretBook(this.#client, this.#keys, this.#clock, (list) => this.safeEmit('secrets', list));
     this.#addresses = new RedisAddressIndex(this.#client, this.#keys, this.#clock);
+    this.#registry = new RedisRecordIndex(this.#client, this.#clock, {
+      index: this.#keys.relayIndex,
+      keyOf: (id) => this.#keys.relay(id),
+      decode: decodeRelayRecord,
+    });
+    this.#announcementIndex = new RedisRecordIndex(this.#client, this.#clock, {
+      index: this.#keys.announcementIndex,
+      keyOf: (member) => this.#keys.announcement(member),
+      decode: decodeAnnouncementRecord,
+    });
     this.#client.on('ready', () => this.#onReady());
     this.#client.on('close', () => this.#setState('down'));
     this.#client.on('end', () => this.#setState('down'));
@@ -146,19 +166,16 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
   // --- registry ----------------------------------------------------------------------
 
   async heartbeat(relay: RelayHeartbeat, ttlMs: number): Promise<WriteResult> {
-    checkId('relay id', relay.id);
-    checkId('PoP name', relay.pop);
-    checkTtl(ttlMs);
-    const record: RelayRecord = { ...relay, addresses: relay.addresses.map((a) => ({ ...a })), updatedAt: this.#clock.now(), ttlMs };
-    this.#ownRelays.set(record.id, record);
+    const record = relayRecordOf(relay, ttlMs, this.#clock.now());
+    const write = this.#registry.own(record.id, record);
     this.#relays.set(record.id, record);
-    return this.#write(() => this.#writeRelay(record));
+    return this.#write(write);
   }
 
   async deregister(relayId: string): Promise<WriteResult> {
-    this.#ownRelays.delete(relayId);
+    const remove = this.#registry.disown(relayId);
     this.#relays.delete(relayId);
-    return this.#write(() => this.#client.multi().del(this.#keys.relay(relayId)).zrem(this.#keys.relayIndex, relayId).exec());
+    return this.#write(remove);
   }
 
   relays(): RelayRecord[] {
@@ -177,17 +194,14 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     if (this.#state !== 'up' || this.#closed) return;
     await this.#guard(async () => {
       const [relays, announcements] = await Promise.all([
-        this.#loadIndexed(this.#keys.relayIndex, (id) => this.#keys.relay(id), decodeRelayRecord),
-        this.#loadIndexed(this.#keys.announcementIndex, (m) => this.#keys.announcement(m), decodeAnnouncementRecord),
+        this.#registry.load(),
+        this.#announcementIndex.load(),
         this.#secrets.load(false),
       ]);
       // Own records are always known locally, even when their last write was lost.
-      const now = this.#clock.now();
-      for (const own of this.#ownRelays.values()) {
-        if (!relays.has(own.id) && own.updatedAt + own.ttlMs > now) relays.set(own.id, own);
-      }
+      for (const [id, own] of this.#registry.ownLive()) if (!relays.has(id)) relays.set(id, own);
       this.#relays = relays;
-      this.#announcements = new Map([...announcements.values()].map((a) => [`${a.pop}/${a.agent}`, a]));
+      this.#announcements = new Map([...announcements.values()].map((a) => [announcementMember(a.pop, a.agent), a]));
       this.safeEmit('registry', this.relays());
     });
   }
@@ -195,20 +209,15 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
   // --- announcements -----------------------------------------------------------------
 
   async publishAnnouncement(a: AnnouncementInput, ttlMs: number): Promise<WriteResult> {
-    checkId('PoP name', a.pop);
-    checkId('agent id', a.agent);
-    checkTtl(ttlMs);
-    const record: AnnouncementRecord = { ...a, prefixes: [...a.prefixes], updatedAt: this.#clock.now(), ttlMs };
-    const member = this.#keys.announcementMember(a.pop, a.agent);
-    this.#ownAnnouncements.set(member, record);
+    const record = announcementRecordOf(a, ttlMs, this.#clock.now());
+    const member = announcementMember(a.pop, a.agent);
+    const write = this.#announcementIndex.own(member, record);
     this.#announcements.set(member, record);
-    return this.#write(() => this.#writeAnnouncement(member, record));
+    return this.#write(write);
   }
 
   announcements(): AnnouncementRecord[] {
-    return [...this.#announcements.values()].sort((a, b) =>
-      a.pop !== b.pop ? (a.pop < b.pop ? -1 : 1) : a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0,
-    );
+    return [...this.#announcements.values()].sort(compareAnnouncements);
   }
 
   // --- secrets ---------------------------------------------------------------------------
@@ -359,36 +368,12 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     }
     this.#epoch = epoch ?? undefined;
     await this.#secrets.replay();
-    const now = this.#clock.now();
-    for (const [id, record] of this.#ownRelays) {
-      if (record.updatedAt + record.ttlMs <= now) this.#ownRelays.delete(id); // its heartbeats stopped
-      else await this.#writeRelay(record);
-    }
-    for (const [member, record] of this.#ownAnnouncements) {
-      if (record.updatedAt + record.ttlMs <= now) this.#ownAnnouncements.delete(member);
-      else await this.#writeAnnouncement(member, record);
-    }
+    await this.#registry.resync();
+    await this.#announcementIndex.resync();
     await this.#addresses.resync();
     if (this.#nonceKey !== undefined) await this.#syncNonceKey();
     await this.#secrets.load(true);
     await this.refresh();
-  }
-
-  async #writeRelay(record: RelayRecord): Promise<void> {
-    await this.#writeExpiring(this.#keys.relay(record.id), this.#keys.relayIndex, record.id, record);
-  }
-
-  async #writeAnnouncement(member: string, record: AnnouncementRecord): Promise<void> {
-    await this.#writeExpiring(this.#keys.announcement(member), this.#keys.announcementIndex, member, record);
-  }
-
-  /** The record with what is left of its TTL (a record that already expired is not written back). */
-  async #writeExpiring(key: string, index: string, member: string, record: { updatedAt: number; ttlMs: number }): Promise<void> {
-    const expiresAt = record.updatedAt + record.ttlMs;
-    const left = expiresAt - this.#clock.now();
-    if (left <= 0) return;
-    const r = await this.#client.multi().set(key, JSON.stringify(record), 'PX', left).zadd(index, expiresAt, member).exec();
-    if (r === null || r.some(([err]) => err !== null)) throw new Error(`write of ${key} failed`);
   }
 
   /** SET NX with the key this process holds (or a new one), then adopt whatever Redis has. */
@@ -402,32 +387,5 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
       this.#nonceKey = key;
       this.safeEmit('nonceKey', key);
     }
-  }
-
-  /** Records of an index; index entries whose record expired are dropped. */
-  async #loadIndexed<T>(
-    index: string,
-    keyOf: (member: string) => string,
-    decode: (text: string | null) => T | undefined,
-  ): Promise<Map<string, T>> {
-    const flat = await this.#client.zrange(index, 0, -1, 'WITHSCORES');
-    const out = new Map<string, T>();
-    if (flat.length === 0) return out;
-    const members: string[] = [];
-    const scores: number[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      members.push(flat[i]);
-      scores.push(Number(flat[i + 1]));
-    }
-    const values = await this.#client.mget(members.map(keyOf));
-    const now = this.#clock.now();
-    const gone: string[] = [];
-    members.forEach((m, i) => {
-      const v = decode(values[i]);
-      if (v !== undefined) out.set(m, v);
-      else if (values[i] === null && scores[i] < now) gone.push(m);
-    });
-    if (gone.length > 0) await this.#client.zrem(index, ...gone);
-    return out;
   }
 }

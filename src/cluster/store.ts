@@ -102,9 +102,34 @@ export function checkSecret(secret: string): void {
   }
 }
 
+/** Checks a heartbeat and stamps it: the record both stores keep (addresses copied). */
+export function relayRecordOf(relay: RelayHeartbeat, ttlMs: number, now: number): RelayRecord {
+  checkId('relay id', relay.id);
+  checkId('PoP name', relay.pop);
+  checkTtl(ttlMs);
+  return { ...relay, addresses: relay.addresses.map((a) => ({ ...a })), updatedAt: now, ttlMs };
+}
+
+/** Checks an announcement and stamps it: the record both stores keep (prefixes copied). */
+export function announcementRecordOf(a: AnnouncementInput, ttlMs: number, now: number): AnnouncementRecord {
+  checkId('PoP name', a.pop);
+  checkId('agent id', a.agent);
+  checkTtl(ttlMs);
+  return { ...a, prefixes: [...a.prefixes], updatedAt: now, ttlMs };
+}
+
+/** The order of `relays()`: by PoP, then id. */
 export function compareRelays(a: RelayRecord, b: RelayRecord): number {
-  if (a.pop !== b.pop) return a.pop < b.pop ? -1 : 1;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  return compareText(a.pop, b.pop) || compareText(a.id, b.id);
+}
+
+/** The order of `announcements()`: by PoP, then agent. */
+export function compareAnnouncements(a: AnnouncementRecord, b: AnnouncementRecord): number {
+  return compareText(a.pop, b.pop) || compareText(a.agent, b.agent);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export interface OpenClusterStoreOptions {

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ClusterStore } from '../../../src/cluster/store.js';
-import type { RelayHeartbeat } from '../../../src/cluster/types.js';
+import type { AnnouncementInput, RelayHeartbeat } from '../../../src/cluster/types.js';
 import { waitFor } from './helpers.js';
 
 export interface ContractHandles {
@@ -109,7 +109,12 @@ export function clusterStoreContract(name: string, open: () => Promise<ContractH
     });
 
     it('publishes announcements to every handle and replaces them per agent', async () => {
-      const base = { pop: 'pop-a', agent: 'router-a', prefixes: ['198.18.0.1/32'], load: 0.1 } as const;
+      const base: Pick<AnnouncementInput, 'pop' | 'agent' | 'prefixes' | 'load'> = {
+        pop: 'pop-a',
+        agent: 'router-a',
+        prefixes: ['198.18.0.1/32'],
+        load: 0.1,
+      };
       await h.a.publishAnnouncement({ ...base, action: 'announce', prepend: 0, reason: 'ok' }, 10_000);
       await h.b.refresh();
       expect(h.b.announcements().map((x) => x.action)).toEqual(['announce']);
