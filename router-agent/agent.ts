@@ -7,6 +7,7 @@
 import type { AgentConfig } from '../src/config/agent-schema.js';
 import { TypedEmitter } from '../src/events.js';
 import type { Logger } from '../src/log.js';
+import { CoalescedRunner } from './coalesced-runner.js';
 import { RelayHealth, type RelayHealthState, type RelayStatus } from './health.js';
 import { LanMapper, type IpRunner, type ReconcileResult } from './lan.js';
 import { lanPlan } from './lan-state.js';
@@ -33,8 +34,7 @@ export class RouterAgent extends TypedEmitter<RouterAgentEvents> {
   #timer: NodeJS.Timeout | undefined;
   #started = false;
   #debounce: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
+  readonly #passes: CoalescedRunner;
   #closed = false;
 
   constructor(config: AgentConfig, deps: { log: Logger; metrics?: AgentMetrics; ip?: IpRunner }) {
@@ -42,6 +42,10 @@ export class RouterAgent extends TypedEmitter<RouterAgentEvents> {
     this.config = config;
     this.#log = deps.log;
     this.#metrics = deps.metrics;
+    this.#passes = new CoalescedRunner(
+      () => this.#pass(),
+      (err) => this.#log.error({ err: (err as Error).message }, 'reconcile pass failed'),
+    );
     this.lan = new LanMapper(lanPlan(config), { log: deps.log.child({ component: 'lan' }), ip: deps.ip });
     this.health = new RelayHealth(
       config.relays.map((r) => ({ id: r.id, address: r.address, port: r.port })),
@@ -110,26 +114,23 @@ export class RouterAgent extends TypedEmitter<RouterAgentEvents> {
   /** Asks for a pass (coalesced with one already queued). */
   trigger(): void {
     if (this.#closed) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#loop();
+    this.#passes.request();
   }
 
   /** Resolves when no pass is running or queued. */
-  async idle(): Promise<void> {
-    while (this.#running) await this.#running;
+  idle(): Promise<void> {
+    return this.#passes.idle();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const passesDone = this.#passes.stop();
     if (this.#timer) clearInterval(this.#timer);
     if (this.#debounce) clearTimeout(this.#debounce);
     this.#monitor?.close();
     this.health.close();
-    await this.idle();
+    await passesDone;
   }
 
   #debounced(): void {
@@ -138,21 +139,6 @@ export class RouterAgent extends TypedEmitter<RouterAgentEvents> {
       this.#debounce = undefined;
       this.trigger();
     }, NETLINK_DEBOUNCE_MS);
-  }
-
-  async #loop(): Promise<void> {
-    try {
-      do {
-        this.#again = false;
-        try {
-          await this.#pass();
-        } catch (err) {
-          this.#log.error({ err: (err as Error).message }, 'reconcile pass failed');
-        }
-      } while (this.#again && !this.#closed);
-    } finally {
-      this.#running = undefined;
-    }
   }
 
   async #pass(): Promise<ReconcileResult> {

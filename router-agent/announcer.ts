@@ -26,6 +26,7 @@ import { TypedEmitter } from '../src/events.js';
 import type { Logger } from '../src/log.js';
 import type { ApplyResult, BgpDecision } from './bird.js';
 import type { BgpMetrics } from './bgp-metrics.js';
+import { CoalescedRunner } from './coalesced-runner.js';
 import { decide, policyRelays, sameRouting, type PolicyDecision, type PolicyThresholds } from './policy.js';
 
 export interface AnnouncerOptions {
@@ -76,8 +77,7 @@ export class Announcer extends TypedEmitter<AnnouncerEvents> {
   #publishedAt = -Infinity;
   #lastError: string | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
+  readonly #evaluations: CoalescedRunner;
   #started = false;
   #closed = false;
   readonly #onRegistry = (): void => this.trigger();
@@ -88,6 +88,10 @@ export class Announcer extends TypedEmitter<AnnouncerEvents> {
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'announcer' });
     this.#clock = deps.clock ?? systemClock;
+    this.#evaluations = new CoalescedRunner(
+      () => this.evaluate(),
+      (err) => this.#log.error({ err: (err as Error).message }, 'BGP evaluation failed'),
+    );
   }
 
   /** The decision BIRD runs with (undefined before the first successful apply). */
@@ -112,16 +116,12 @@ export class Announcer extends TypedEmitter<AnnouncerEvents> {
   /** Asks for an evaluation (coalesced with one already queued). No-op before start(). */
   trigger(): void {
     if (this.#closed || !this.#started) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#loop();
+    this.#evaluations.request();
   }
 
   /** Resolves when no evaluation is running or queued. */
-  async idle(): Promise<void> {
-    while (this.#running) await this.#running;
+  idle(): Promise<void> {
+    return this.#evaluations.idle();
   }
 
   /**
@@ -170,7 +170,7 @@ export class Announcer extends TypedEmitter<AnnouncerEvents> {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#deps.store.off('registry', this.#onRegistry);
-    await this.idle();
+    await this.#evaluations.stop();
   }
 
   async #apply(decision: PolicyDecision): Promise<EvaluationOutcome> {
@@ -222,21 +222,6 @@ export class Announcer extends TypedEmitter<AnnouncerEvents> {
     } catch (err) {
       // Only invalid arguments throw (the store queues writes while it is down).
       this.#log.error({ err: (err as Error).message }, 'announcement not published');
-    }
-  }
-
-  async #loop(): Promise<void> {
-    try {
-      do {
-        this.#again = false;
-        try {
-          await this.evaluate();
-        } catch (err) {
-          this.#log.error({ err: (err as Error).message }, 'BGP evaluation failed');
-        }
-      } while (this.#again && !this.#closed);
-    } finally {
-      this.#running = undefined;
     }
   }
 }
