@@ -1,9 +1,20 @@
 import { hostname } from 'node:os';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
-import { parseRedisUrl } from '../cluster/redis-url.js';
 import { AnyturnError } from '../errors.js';
-import { cidr, count, hostPort, list, name, parseCidr, port, specificIpAddress, text, type HostPort } from './fields.js';
+import {
+  cidr,
+  count,
+  hostPort,
+  list,
+  name,
+  parseCidr,
+  port,
+  redisUrl,
+  specificIpAddress,
+  text,
+  type HostPort,
+} from './fields.js';
 import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
 import { loadConfig } from './load.js';
 import { LOG_LEVELS, type LogLevel } from './schema.js';
@@ -128,17 +139,6 @@ const RelaySchema = z.strictObject({
   port: port().default(3478),
 });
 
-/** redis://, rediss://, unix://, redis+sentinel://, redis+cluster:// (src/cluster/redis-url.ts). */
-const clusterUrl = () =>
-  z.string().refine((s) => {
-    try {
-      parseRedisUrl(s);
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'must be a cluster store URL (redis://, rediss://, unix://, redis+sentinel://, redis+cluster://)');
-
 /** A path BIRD and birdc can use (no quote or newline: it is written into BIRD's config). */
 const birdPath = () => z.string().regex(/^\/[^"\n\r\\]{1,200}$/, 'must be an absolute path without quotes or newlines');
 
@@ -191,7 +191,7 @@ export const AgentFileSchema = z.strictObject({
   metrics: hostPort().optional(),
   'log-level': z.enum(LOG_LEVELS).default('info'),
   bgp: BgpSchema.optional(),
-  redis: clusterUrl().optional(),
+  redis: redisUrl().optional(),
   'agent-id': name().optional(),
   'announce-interval': count(100).default(5000),
   /** Free text for the operator; ignored. */
