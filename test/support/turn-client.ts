@@ -1,20 +1,22 @@
 /**
- * A small promise-based TURN client over UDP, built on the anyturn codec, for tests and benches.
+ * A small promise-based TURN client over UDP, TCP or TLS, built on the anyturn codec, for tests and benches.
  *
  *   const c = await TurnClient.connect({ server: { address: '127.0.0.1', port }, username, password });
+ *   // over a stream: TurnClient.connect({ ..., transport: 'tcp' | 'tls' }) (c.socket is then the net.Socket)
  *   const { relayed } = await c.allocate();          // 401 → REALM/NONCE → signed retry (438 → new nonce)
  *   await c.createPermission(peer);  await c.channelBind(0x4000, peer);
  *   c.sendIndication(peer, data);    c.sendChannelData(0x4000, data);
  *   c.on('data', (peer, data, via) => ...);          // Data indications and ChannelData from the server
  *   await c.refresh(0); await c.close();
  *
- * Requests are retransmitted (RFC 8489 §6.2.1: RTO doubling, 7 transmissions); error responses reject with a
+ * Over UDP requests are retransmitted (RFC 8489 §6.2.1: RTO doubling, 7 transmissions; over TCP/TLS sent once and
+ * ChannelData is padded to 4, RFC 8656 §12.5); error responses reject with a
  * TurnErrorResponse carrying the code. Responses to signed requests must carry a valid MESSAGE-INTEGRITY,
  * otherwise the promise rejects: the client is also a checker of the server.
  */
-import { createHash } from 'node:crypto';
-import dgram from 'node:dgram';
-import type { RemoteInfo } from 'node:dgram';
+import type dgram from 'node:dgram';
+import type net from 'node:net';
+import { longTermKey } from '../../src/auth/long-term.js';
 import { TypedEmitter } from '../../src/events.js';
 import {
   Attr,
@@ -26,6 +28,7 @@ import {
   decodeStun,
   isChannelData,
   newTransactionId,
+  paddedLength,
   readData,
   readErrorCode,
   readString,
@@ -34,9 +37,11 @@ import {
   readXorAddresses,
   verifyFingerprint,
   verifyIntegrity,
+  writeChannelDataHeader,
   type StunMessage,
   type TransportAddress,
 } from '../../src/stun/index.js';
+import { openDatagramSocket, openStreamSocket, type ClientSocket, type ClientSocketOptions } from './turn-client-socket.js';
 
 export interface TurnClientOptions {
   server: { address: string; port: number };
@@ -53,17 +58,19 @@ export interface TurnClientOptions {
   maxTransmissions?: number;
 }
 
-export class TurnErrorResponse extends Error {
-  readonly code: number;
-  readonly reason: string;
-  readonly response: StunMessage;
+/** The client over TCP or TLS (TLS: any server certificate is accepted). */
+export interface StreamTurnClientOptions extends TurnClientOptions {
+  transport: 'tcp' | 'tls';
+}
 
-  constructor(code: number, reason: string, response: StunMessage) {
+export class TurnErrorResponse extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    readonly response: StunMessage,
+  ) {
     super(`STUN error ${code} ${reason}`);
     this.name = 'TurnErrorResponse';
-    this.code = code;
-    this.reason = reason;
-    this.response = response;
   }
 }
 
@@ -96,6 +103,8 @@ export type TurnClientEvents = {
   data: [peer: TransportAddress, data: Buffer, via: DataVia, channel: number | undefined];
   /** Any STUN message that is not an answer to a pending request. */
   message: [msg: StunMessage];
+  /** Every message from the server, before it is looked at (a datagram, or one framed message). */
+  packet: [data: Buffer];
 };
 
 interface Pending {
@@ -104,54 +113,61 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-export class TurnClient extends TypedEmitter<TurnClientEvents> {
+export class TurnClient<S extends dgram.Socket | net.Socket = dgram.Socket> extends TypedEmitter<TurnClientEvents> {
   readonly options: TurnClientOptions;
-  readonly socket: dgram.Socket;
+  readonly socket: S;
+  /** Resolves once the socket is closed (by close(), or by the server on TCP/TLS). */
+  readonly closed: Promise<void>;
   realm: string | undefined;
   nonce: string | undefined;
   /** Peer of each channel this client bound. */
   readonly channels = new Map<number, TransportAddress>();
   readonly #pending = new Map<string, Pending>();
   readonly #writer = new StunWriter();
+  readonly #io: ClientSocket<S>;
   #closed = false;
 
-  private constructor(options: TurnClientOptions, socket: dgram.Socket) {
+  private constructor(options: TurnClientOptions, io: ClientSocket<S>) {
     super();
     this.options = options;
-    this.socket = socket;
-    socket.on('message', (msg, rinfo) => this.#onMessage(msg, rinfo));
-    socket.on('error', () => {});
+    this.#io = io;
+    this.socket = io.socket;
+    this.closed = io.closed;
+    // A connection the server closed answers nothing more.
+    void io.closed.then(() => this.#rejectPending('connection closed'));
   }
 
-  static async connect(options: TurnClientOptions): Promise<TurnClient> {
-    const v6 = options.server.address.includes(':');
-    const socket = dgram.createSocket(v6 ? 'udp6' : 'udp4');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, options.localAddress ?? (v6 ? '::1' : '127.0.0.1'), () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    return new TurnClient(options, socket);
+  static connect(options: StreamTurnClientOptions): Promise<TurnClient<net.Socket>>;
+  static connect(options: TurnClientOptions): Promise<TurnClient<dgram.Socket>>;
+  static async connect(options: TurnClientOptions | StreamTurnClientOptions): Promise<TurnClient<dgram.Socket | net.Socket>> {
+    let deliver = (_packet: Buffer): void => {};
+    const socketOptions: ClientSocketOptions = {
+      server: options.server,
+      transport: 'transport' in options ? options.transport : 'udp',
+      localAddress: options.localAddress,
+      onPacket: (packet) => deliver(packet),
+    };
+    const io = socketOptions.transport === 'udp' ? await openDatagramSocket(socketOptions) : await openStreamSocket(socketOptions);
+    const client = new TurnClient<dgram.Socket | net.Socket>(options, io);
+    deliver = (packet) => client.#onPacket(packet);
+    return client;
   }
 
   get localAddress(): TransportAddress {
-    const a = this.socket.address();
-    return { family: a.family === 'IPv6' ? 6 : 4, address: a.address, port: a.port };
+    return this.#io.localAddress();
   }
 
   /** The long-term key MD5(username:realm:password), once the realm is known. */
   get key(): Buffer | undefined {
     const { username, password } = this.options;
     if (username === undefined || password === undefined || this.realm === undefined) return undefined;
-    return createHash('md5').update(`${username}:${this.realm}:${password}`, 'utf8').digest();
+    return longTermKey(username, this.realm, password);
   }
 
   // ---- raw access -------------------------------------------------------------------------------------------
 
   sendRaw(data: Buffer): void {
-    this.socket.send(data, this.options.server.port, this.options.server.address);
+    this.#io.send(data);
   }
 
   /** Sends bytes and resolves with the next response carrying `transactionId` (no retransmission). */
@@ -167,9 +183,9 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
    */
   async request(method: number, build?: (w: StunWriter) => void, opts: { sign?: boolean } = {}): Promise<StunMessage> {
     const tid = newTransactionId();
-    const packet = this.#encode(method, StunClass.Request, tid, build, opts.sign === true);
+    const packet = this.encode(method, StunClass.Request, tid, build, opts.sign === true);
     const rto = this.options.rtoMs ?? 250;
-    const max = this.options.maxTransmissions ?? 7;
+    const max = this.#io.stream ? 1 : (this.options.maxTransmissions ?? 7);
     const total = rto * (2 ** max - 1) + rto * 16;
     const answer = this.#await(tid, total);
     let sent = 0;
@@ -276,17 +292,17 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
 
   sendIndication(peer: TransportAddress, data: Buffer): void {
     this.sendRaw(
-      this.#encode(Method.Send, StunClass.Indication, newTransactionId(), (w) => {
+      this.encode(Method.Send, StunClass.Indication, newTransactionId(), (w) => {
         w.addXorAddress(Attr.XOR_PEER_ADDRESS, peer);
         w.addBytes(Attr.DATA, data);
       }, false),
     );
   }
 
+  /** ChannelData; on TCP/TLS padded to 4 with zeros (RFC 8656 §12.5). */
   sendChannelData(channel: number, data: Buffer): void {
-    const b = Buffer.allocUnsafe(4 + data.length);
-    b.writeUInt16BE(channel, 0);
-    b.writeUInt16BE(data.length, 2);
+    const b = Buffer.alloc(this.#io.stream ? paddedLength(4 + data.length) : 4 + data.length);
+    writeChannelDataHeader(b, 0, channel, data.length);
     data.copy(b, 4);
     this.sendRaw(b);
   }
@@ -294,22 +310,14 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const [, p] of this.#pending) {
-      clearTimeout(p.timer);
-      p.reject(new Error('client closed'));
-    }
-    this.#pending.clear();
-    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+    this.#rejectPending('client closed');
+    await this.#io.close();
   }
 
   // ---- internals --------------------------------------------------------------------------------------------
 
   /** Encodes a message; the returned buffer is a copy. */
   encode(method: number, cls: StunClass, tid: Buffer, build?: (w: StunWriter) => void, sign = false): Buffer {
-    return this.#encode(method, cls, tid, build, sign);
-  }
-
-  #encode(method: number, cls: StunClass, tid: Buffer, build: ((w: StunWriter) => void) | undefined, sign: boolean): Buffer {
     const w = this.#writer.reset(method, cls, tid);
     build?.(w);
     if (sign) {
@@ -332,6 +340,14 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     }
   }
 
+  #rejectPending(why: string): void {
+    for (const [, p] of this.#pending) {
+      clearTimeout(p.timer);
+      p.reject(new Error(why));
+    }
+    this.#pending.clear();
+  }
+
   #await(tid: Buffer, timeoutMs: number): Promise<StunMessage> {
     const id = tid.toString('hex');
     return new Promise<StunMessage>((resolve, reject) => {
@@ -344,7 +360,8 @@ export class TurnClient extends TypedEmitter<TurnClientEvents> {
     });
   }
 
-  #onMessage(buf: Buffer, _rinfo: RemoteInfo): void {
+  #onPacket(buf: Buffer): void {
+    this.safeEmit('packet', buf);
     if (isChannelData(buf)) {
       const channel = channelNumberOf(buf);
       const len = channelDataLength(buf);

@@ -3,21 +3,9 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Attr, Method, StunClass, newTransactionId } from '../../../src/stun/index.js';
+import { DatagramFuzzer } from '../../support/datagram-fuzzer.js';
 import { TurnClient } from '../../support/turn-client.js';
 import { USER, nextData, startPeer, startRelay, type Peer, type Relay } from './relay-fixture.js';
-
-/** Deterministic PRNG (xorshift32) so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
 
 const TOTAL = 100_000;
 const BATCH = 200;
@@ -39,9 +27,6 @@ describe('malformed-input flood at the UDP listener', () => {
   });
 
   it(`survives ${TOTAL} random and mutated datagrams, counts them, and still serves a normal client`, async () => {
-    const rand = rng(0x5eed);
-    const int = (n: number): number => Math.floor(rand() * n);
-
     // Seeds: valid messages of every kind, signed with the right key, to mutate.
     const seedClient = await relay.client();
     await seedClient.allocate();
@@ -68,43 +53,8 @@ describe('malformed-input flood at the UDP listener', () => {
       Buffer.from([0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5, 0, 0, 0]),
     ];
 
-    const mutate = (): Buffer => {
-      const kind = int(10);
-      if (kind === 0) {
-        // Pure noise of any length up to 1500.
-        const b = Buffer.allocUnsafe(int(1500));
-        for (let i = 0; i < b.length; i++) b[i] = int(256);
-        return b;
-      }
-      if (kind === 1) {
-        // A STUN header (right cookie, any type/length) followed by random attributes.
-        const n = int(300);
-        const b = Buffer.allocUnsafe(20 + n);
-        for (let i = 0; i < b.length; i++) b[i] = int(256);
-        b[0] &= 0x3f;
-        b.writeUInt32BE(0x2112a442, 4);
-        b.writeUInt16BE(rand() < 0.7 ? n & ~3 : int(65536), 2);
-        return b;
-      }
-      if (kind === 2) {
-        // ChannelData with random channel and length fields.
-        const b = Buffer.allocUnsafe(4 + int(200));
-        for (let i = 0; i < b.length; i++) b[i] = int(256);
-        b[0] = 0x40 | (b[0] & 0x3f);
-        return b;
-      }
-      const seed = seeds[int(seeds.length)];
-      let b = Buffer.from(seed);
-      const flips = 1 + int(4);
-      for (let k = 0; k < flips; k++) {
-        const op = int(4);
-        if (op === 0 && b.length > 0) b[int(b.length)] ^= 1 << int(8);
-        else if (op === 1 && b.length > 0) b[int(b.length)] = int(256);
-        else if (op === 2) b = b.subarray(0, int(b.length + 1));
-        else b = Buffer.concat([b, Buffer.alloc(int(16), int(256))]);
-      }
-      return b;
-    };
+    // Noise, STUN and ChannelData headers with random fields, and mutations of the seeds (seeded: replayable).
+    const fuzzer = new DatagramFuzzer(0x5eed, seeds);
 
     const fuzzers: dgram.Socket[] = [];
     for (let i = 0; i < 4; i++) {
@@ -136,7 +86,7 @@ describe('malformed-input flood at the UDP listener', () => {
     const receivedBefore = relay.metrics.clientReceivedPackets;
     for (let sent = 0; sent < TOTAL; sent += BATCH) {
       const s = fuzzers[(sent / BATCH) % fuzzers.length];
-      for (let i = 0; i < BATCH; i++) s.send(mutate(), relay.address.port, relay.address.address);
+      for (let i = 0; i < BATCH; i++) s.send(fuzzer.next(), relay.address.port, relay.address.address);
       await marker(s);
     }
     gc();
