@@ -8,16 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import { TypedEmitter } from '../events.js';
 import { announcementMember, relayedAddressText } from './keys.js';
-import {
-  announcementRecordOf,
-  checkId,
-  checkSecret,
-  checkTtl,
-  compareAnnouncements,
-  compareRelays,
-  relayRecordOf,
-  type ClusterStore,
-} from './store.js';
+import { announcementRecordOf, checkClaim, checkSecret, compareAnnouncements, compareRelays, relayRecordOf, type ClusterStore } from './store.js';
 import { summarize } from './summary.js';
 import type {
   AnnouncementInput,
@@ -161,8 +152,7 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
   }
 
   async claimRelayedAddress(address: RelayedAddress, relayId: string, ttlMs: number): Promise<WriteResult> {
-    checkId('relay id', relayId);
-    checkTtl(ttlMs);
+    checkClaim(relayId, ttlMs);
     this.backend.addresses.set(relayedAddressText(address), { value: relayId, expiresAt: this.#clock.now() + ttlMs });
     return 'written';
   }

@@ -20,16 +20,7 @@ import { createRedisClient, type RedisClient } from './redis-connection.js';
 import { RedisRecordIndex } from './redis-record-index.js';
 import { RedisSecretBook, type SecretChange } from './redis-secrets.js';
 import { parseRedisUrl, redactRedisUrl } from './redis-url.js';
-import {
-  announcementRecordOf,
-  checkId,
-  checkSecret,
-  checkTtl,
-  compareAnnouncements,
-  compareRelays,
-  relayRecordOf,
-  type ClusterStore,
-} from './store.js';
+import { announcementRecordOf, checkClaim, checkSecret, compareAnnouncements, compareRelays, relayRecordOf, type ClusterStore } from './store.js';
 import { summarize } from './summary.js';
 import type {
   AnnouncementInput,
@@ -268,8 +259,7 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
   // --- relayed address index -------------------------------------------------------------
 
   async claimRelayedAddress(address: RelayedAddress, relayId: string, ttlMs: number): Promise<WriteResult> {
-    checkId('relay id', relayId);
-    checkTtl(ttlMs);
+    checkClaim(relayId, ttlMs);
     return this.#write(this.#addresses.claim(address, relayId, ttlMs));
   }
 

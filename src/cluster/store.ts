@@ -102,6 +102,12 @@ export function checkSecret(secret: string): void {
   }
 }
 
+/** Checks the arguments of a relayed-address claim. */
+export function checkClaim(relayId: string, ttlMs: number): void {
+  checkId('relay id', relayId);
+  checkTtl(ttlMs);
+}
+
 /** Checks a heartbeat and stamps it: the record both stores keep (addresses copied). */
 export function relayRecordOf(relay: RelayHeartbeat, ttlMs: number, now: number): RelayRecord {
   checkId('relay id', relay.id);
