@@ -2,26 +2,13 @@
  * `external-ip PUBLIC[/PRIVATE]` (coturn's 1:1 NAT mapping): parsed, resolved and checked once by the relay
  * schema; every refusal names the entry (`external-ip[i]: ...`).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadRelayConfig } from '../../../../src/config/schema.js';
-import { AnyturnError } from '../../../../src/errors.js';
+import { configDir, invalid } from './fixtures.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'anyturn-external-ip-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function invalid(argv: string[]): string {
-  try {
-    loadRelayConfig(argv);
-  } catch (err) {
-    expect(err).toBeInstanceOf(AnyturnError);
-    expect((err as AnyturnError).code).toBe('ATN_ERR_CONFIG_INVALID');
-    return (err as AnyturnError).message;
-  }
-  throw new Error(`expected ATN_ERR_CONFIG_INVALID for ${argv.join(' ')}`);
-}
+const { dir } = configDir('anyturn-external-ip-', 'relay');
 
 describe('external-ip', () => {
   it('is absent unless configured', () => {

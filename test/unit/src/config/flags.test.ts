@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../../../../src/config/flags.js';
 import { AnyturnError } from '../../../../src/errors.js';
+import { anyturnError } from './fixtures.js';
 
 const SPEC = {
   name: { type: 'string' },
@@ -11,14 +12,7 @@ const SPEC = {
 } as const satisfies FlagsSpec;
 
 function usageError(fn: () => unknown): AnyturnError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AnyturnError);
-    expect((err as AnyturnError).code).toBe('ATN_ERR_CLI_USAGE');
-    return err as AnyturnError;
-  }
-  throw new Error('expected ATN_ERR_CLI_USAGE');
+  return anyturnError(fn, 'ATN_ERR_CLI_USAGE');
 }
 
 describe('parseFlags', () => {

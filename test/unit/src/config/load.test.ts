@@ -1,19 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { deepFreeze, formatPath, loadConfig, readYamlFile } from '../../../../src/config/load.js';
-import { AnyturnError } from '../../../../src/errors.js';
+import { anyturnError, configDir } from './fixtures.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'anyturn-load-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-function yamlFile(text: string): string {
-  const path = join(dir, `c${n++}.yaml`);
-  writeFileSync(path, text);
-  return path;
-}
+const { dir, yamlFile } = configDir('anyturn-load-', 'c');
 
 const Schema = z
   .strictObject({
@@ -25,14 +16,7 @@ const Schema = z
   .transform((c) => ({ name: c.name, maxItems: c['max-items'], hosts: c.hosts, nested: c.nested }));
 
 function configError(fn: () => unknown, code: 'ATN_ERR_CONFIG_INVALID' | 'ATN_ERR_CONFIG_FILE'): string {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(AnyturnError);
-    expect((err as AnyturnError).code).toBe(code);
-    return (err as AnyturnError).message;
-  }
-  throw new Error(`expected ${code}`);
+  return anyturnError(fn, code).message;
 }
 
 describe('loadConfig', () => {

@@ -1,29 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RELAY_FLAGS, RELAY_USAGE, RelayFileSchema, loadRelayConfig, type RelayConfig } from '../../../../src/config/schema.js';
 import { AnyturnError } from '../../../../src/errors.js';
+import { configDir, invalid } from './fixtures.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'anyturn-schema-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-function yamlFile(text: string): string {
-  const path = join(dir, `relay${n++}.yaml`);
-  writeFileSync(path, text);
-  return path;
-}
-
-function invalid(argv: string[]): string {
-  try {
-    loadRelayConfig(argv);
-  } catch (err) {
-    expect(err).toBeInstanceOf(AnyturnError);
-    expect((err as AnyturnError).code).toBe('ATN_ERR_CONFIG_INVALID');
-    return (err as AnyturnError).message;
-  }
-  throw new Error(`expected ATN_ERR_CONFIG_INVALID for ${argv.join(' ')}`);
-}
+const { dir, yamlFile } = configDir('anyturn-schema-', 'relay');
 
 describe('relay config defaults', () => {
   it('are the documented ones', () => {
