@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import { TypedEmitter } from '../events.js';
 import { announcementMember, relayedAddressText } from './keys.js';
-import { announcementRecordOf, checkClaim, checkSecret, compareAnnouncements, compareRelays, relayRecordOf, type ClusterStore } from './store.js';
+import { announcementRecordOf, checkClaim, checkSecret, compareAnnouncements, compareRelays, relayRecordOf } from './records.js';
+import type { ClusterStore } from './store.js';
 import { summarize } from './summary.js';
 import type {
   AnnouncementInput,

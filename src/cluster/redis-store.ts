@@ -20,7 +20,8 @@ import { createRedisClient, type RedisClient } from './redis-connection.js';
 import { RedisRecordIndex } from './redis-record-index.js';
 import { RedisSecretBook, type SecretChange } from './redis-secrets.js';
 import { parseRedisUrl, redactRedisUrl } from './redis-url.js';
-import { announcementRecordOf, checkClaim, checkSecret, compareAnnouncements, compareRelays, relayRecordOf, type ClusterStore } from './store.js';
+import { announcementRecordOf, checkClaim, checkSecret, compareAnnouncements, compareRelays, relayRecordOf } from './records.js';
+import type { ClusterStore } from './store.js';
 import { summarize } from './summary.js';
 import type {
   AnnouncementInput,

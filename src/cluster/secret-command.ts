@@ -18,7 +18,8 @@ import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../config/fl
 import { AnyturnError, assertNever } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { redactRedisUrl } from './redis-url.js';
-import { checkSecret, type ClusterStore } from './store.js';
+import { checkSecret } from './records.js';
+import type { ClusterStore } from './store.js';
 
 export const SECRET_FLAGS = {
   redis: { type: 'string', arg: 'URL', help: 'cluster store (redis://, rediss://, redis+sentinel://, redis+cluster://, unix://)' },

@@ -1,0 +1,64 @@
+/**
+ * What both cluster stores (memory-store.ts, redis-store.ts) do with their arguments before
+ * keeping them: the checks (invalid arguments throw AnyturnError ATN_ERR_CONFIG_INVALID), the
+ * stamped records, and the order in which reads return them.
+ */
+import { AnyturnError } from '../errors.js';
+import type { AnnouncementInput, AnnouncementRecord, RelayHeartbeat, RelayRecord } from './types.js';
+
+const ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+
+/** Relay ids, PoP names and agent ids become parts of keys and table cells. */
+export function checkId(what: string, id: string): void {
+  if (typeof id !== 'string' || !ID.test(id)) {
+    throw new AnyturnError('ATN_ERR_CONFIG_INVALID', `${what} must match ${ID}, got '${String(id)}'`);
+  }
+}
+
+export function checkTtl(ttlMs: number): void {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) {
+    throw new AnyturnError('ATN_ERR_CONFIG_INVALID', `TTL must be a whole number of ms >= 1, got ${ttlMs}`);
+  }
+}
+
+export function checkSecret(secret: string): void {
+  if (typeof secret !== 'string' || secret.length === 0 || secret.length > 512 || /[\s]/.test(secret)) {
+    throw new AnyturnError('ATN_ERR_CONFIG_INVALID', 'a REST secret must be 1..512 characters without whitespace');
+  }
+}
+
+/** Checks the arguments of a relayed-address claim. */
+export function checkClaim(relayId: string, ttlMs: number): void {
+  checkId('relay id', relayId);
+  checkTtl(ttlMs);
+}
+
+/** Checks a heartbeat and stamps it: the record both stores keep (addresses copied). */
+export function relayRecordOf(relay: RelayHeartbeat, ttlMs: number, now: number): RelayRecord {
+  checkId('relay id', relay.id);
+  checkId('PoP name', relay.pop);
+  checkTtl(ttlMs);
+  return { ...relay, addresses: relay.addresses.map((a) => ({ ...a })), updatedAt: now, ttlMs };
+}
+
+/** Checks an announcement and stamps it: the record both stores keep (prefixes copied). */
+export function announcementRecordOf(a: AnnouncementInput, ttlMs: number, now: number): AnnouncementRecord {
+  checkId('PoP name', a.pop);
+  checkId('agent id', a.agent);
+  checkTtl(ttlMs);
+  return { ...a, prefixes: [...a.prefixes], updatedAt: now, ttlMs };
+}
+
+/** The order of `relays()`: by PoP, then id. */
+export function compareRelays(a: RelayRecord, b: RelayRecord): number {
+  return compareText(a.pop, b.pop) || compareText(a.id, b.id);
+}
+
+/** The order of `announcements()`: by PoP, then agent. */
+export function compareAnnouncements(a: AnnouncementRecord, b: AnnouncementRecord): number {
+  return compareText(a.pop, b.pop) || compareText(a.agent, b.agent);
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
