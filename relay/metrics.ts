@@ -17,7 +17,6 @@ export const DROP_REASONS = [
   'no-permission',
   'no-channel',
   'bandwidth',
-  'rate-limit',
   'unexpected-message',
   'retransmit-pending',
   'send-failed',

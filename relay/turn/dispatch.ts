@@ -2,8 +2,10 @@
  * Picks one handler per class × method and turns what it returns (or throws) into the response.
  * This is the ONLY place an AnyturnError becomes a STUN error response.
  *
+ *  - On an anycast transport with an anycast responder, every message is handed over (the responder checks,
+ *    answers or drops and counts it: nothing on G reaches the TURN handlers).
  *  - FINGERPRINT present and wrong → dropped silently (RFC 8489 §7.3).
- *  - Requests: on an anycast transport with an anycast responder → handed over. Otherwise retransmits are
+ *  - Requests: retransmits are
  *    answered from the retransmit cache (Binding excepted: stateless and cheap); unknown comprehension-required
  *    attributes → 420 + UNKNOWN-ATTRIBUTES; then the method's handler.
  *  - Indications: unknown comprehension-required attributes → dropped; Send → data path; Binding
@@ -34,9 +36,12 @@ import { handleRefresh } from './handlers/refresh.js';
 import { handleSendIndication } from './handlers/send.js';
 import { RetransmitCache } from './retransmit-cache.js';
 
-/** Takes over requests that arrive on anycast transports (relay/anycast/responder.ts). */
+/** Takes over what arrives on anycast transports (relay/anycast/responder.ts). */
 export interface AnycastHandover {
+  /** Any STUN message received on an anycast transport. */
   handle(transport: ClientTransport, msg: StunMessage, clientAddress: string, clientPort: number): void;
+  /** A ChannelData message received on an anycast transport (never relayed: counted and dropped). */
+  dropChannelData(bytes: number): void;
 }
 
 const REQUEST_HANDLERS: ReadonlyMap<number, RequestHandler> = new Map<number, RequestHandler>([
@@ -60,6 +65,10 @@ export class Dispatcher {
   }
 
   dispatch(transport: ClientTransport, msg: StunMessage, clientAddress: string, clientPort: number): void {
+    if (transport.role === 'anycast' && this.#anycast !== undefined) {
+      this.#anycast.handle(transport, msg, clientAddress, clientPort);
+      return;
+    }
     if (msg.has(Attr.FINGERPRINT) && verifyFingerprint(msg) !== 'ok') {
       this.#core.metrics.drop('bad-fingerprint');
       return;
@@ -85,10 +94,6 @@ export class Dispatcher {
   }
 
   #request(transport: ClientTransport, msg: StunMessage, clientAddress: string, clientPort: number): void {
-    if (transport.role === 'anycast' && this.#anycast !== undefined) {
-      this.#anycast.handle(transport, msg, clientAddress, clientPort);
-      return;
-    }
     const key = clientKey(transport, clientAddress, clientPort);
     const ctx: RequestContext = { transport, clientAddress, clientPort, key, msg, auth: undefined };
     let cacheKey: string | undefined;

@@ -142,7 +142,13 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     const m = this.#deps.metrics;
     try {
       if (isChannelData(packet)) {
-        this.dataPath.fromClient(transport, packet, clientAddress, clientPort);
+        if (transport.role === 'anycast' && this.#deps.anycast !== undefined) {
+          m.clientReceivedPackets += 1;
+          m.clientReceivedBytes += packet.length;
+          this.#deps.anycast.dropChannelData(packet.length);
+        } else {
+          this.dataPath.fromClient(transport, packet, clientAddress, clientPort);
+        }
         return;
       }
       m.clientReceivedPackets += 1;
