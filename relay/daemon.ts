@@ -27,6 +27,7 @@ import { TcpListener } from './listen/tcp.js';
 import { TlsListener } from './listen/tls.js';
 import { UdpListener } from './listen/udp.js';
 import { RelayMetrics } from './metrics.js';
+import { registerRelayInfoMetrics } from './relay-info-metrics.js';
 import { makeTestUser, type TestUser } from './startup-banner.js';
 import { familyOf } from './turn/five-tuple.js';
 import { TurnServer } from './turn/turn-server.js';
@@ -146,6 +147,10 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   const listeners: Listener[] = [];
 
   let draining = false;
+  registerRelayInfoMetrics(registry, {
+    id: config.id, pop: config.pop, capacity: config.capacity,
+    storeUp: () => store.connectionState() === 'up', draining: () => draining,
+  });
   const setDraining = (value: boolean): void => {
     draining = value;
     if (value) anycast?.drain.drain();

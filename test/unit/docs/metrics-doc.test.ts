@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { AnycastMetrics, registerAnycastMetrics } from '../../../relay/anycast/metrics.js';
 import { StreamMetrics } from '../../../relay/listen/stream-metrics.js';
 import { RelayMetrics } from '../../../relay/metrics.js';
+import { registerRelayInfoMetrics } from '../../../relay/relay-info-metrics.js';
 import { BgpMetrics } from '../../../router-agent/bgp-metrics.js';
 import { AgentMetrics } from '../../../router-agent/metrics.js';
 
@@ -51,6 +52,12 @@ async function registeredMetrics(): Promise<Map<string, Registered>> {
   const relay = new Registry();
   new RelayMetrics(relay);
   await collect('relay', relay, out);
+
+  const info = new Registry();
+  registerRelayInfoMetrics(info, {
+    id: 'r1', pop: 'p1', capacity: 10, storeUp: () => true, draining: () => false,
+  });
+  await collect('relay-info', info, out);
 
   const streams = new Registry();
   new StreamMetrics(streams);
