@@ -34,7 +34,9 @@ export async function run(argv: string[]): Promise<number> {
   if (relay.testUser !== undefined) {
     // After the log lines (a terminal gets them through pino-pretty's worker thread).
     await new Promise<void>((resolve) => log.flush(() => resolve()));
-    process.stdout.write(`${bannerLines(relay.listeners, relay.testUser).join('\n')}\n`);
+    // Behind 1:1 NAT (--external-ip) clients must be given the public address, not the bound one.
+    const advertised = relay.listeners.map((l) => ({ ...l, address: relay.turn.addresses.advertised(l.address) }));
+    process.stdout.write(`${bannerLines(advertised, relay.testUser).join('\n')}\n`);
   }
 
   const signal = await untilStopSignal(relay);

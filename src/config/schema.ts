@@ -109,7 +109,7 @@ export const RELAY_FLAGS = {
   user: { type: 'string', repeatable: true, arg: 'NAME:PASS', help: 'static long-term user' },
   'auth-secret': { type: 'string', repeatable: true, arg: 'S', help: 'TURN REST API shared secret (several = rotation)' },
   capacity: { type: 'number', arg: 'N', help: 'maximum allocations (default 10000)' },
-  metrics: { type: 'string', arg: 'IP:PORT', help: 'serve /metrics, /healthz and /status here' },
+  metrics: { type: 'string', arg: 'IP:PORT', help: 'serve /metrics, /healthz, /status, /cluster and the live page (/) here' },
   id: { type: 'string', arg: 'NAME', help: 'relay id (default: host name)' },
   pop: { type: 'string', arg: 'NAME', help: 'PoP name (default "default")' },
   'allow-peer': { type: 'string', repeatable: true, arg: 'CIDR', help: 'allow peers here despite the default deny list' },
