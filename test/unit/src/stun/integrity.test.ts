@@ -26,13 +26,21 @@ function request(): StunWriter {
     .addRequestedTransport(17);
 }
 
+/**
+ * Computed independently of the codec: the HMAC of `out` up to its last attribute (the integrity attribute, of
+ * `valueLength` bytes), with the header length covering that attribute.
+ */
+function independentHmac(out: Buffer, algorithm: 'sha1' | 'sha256', valueLength: number): Buffer {
+  const prefix = Buffer.from(out.subarray(0, out.length - 4 - valueLength));
+  prefix.writeUInt16BE(out.length - 20, 2);
+  return createHmac(algorithm, key).update(prefix).digest();
+}
+
 describe('MESSAGE-INTEGRITY (HMAC-SHA1)', () => {
   it('is the HMAC of the message up to the attribute with the length covering it (computed independently)', () => {
     const out = request().addMessageIntegrity(key).toBuffer();
     const miStart = out.length - 24;
-    const prefix = Buffer.from(out.subarray(0, miStart));
-    prefix.writeUInt16BE(out.length - 20, 2);
-    const expected = createHmac('sha1', key).update(prefix).digest();
+    const expected = independentHmac(out, 'sha1', 20);
     expect(out.subarray(miStart + 4).equals(expected)).toBe(true);
     expect(integrityHmac('sha1', key, out, miStart, 20).equals(expected)).toBe(true);
   });
@@ -80,10 +88,7 @@ describe('MESSAGE-INTEGRITY (HMAC-SHA1)', () => {
 describe('MESSAGE-INTEGRITY-SHA256', () => {
   it('is the HMAC-SHA256 of the message up to the attribute (computed independently)', () => {
     const out = request().addMessageIntegritySha256(key).toBuffer();
-    const start = out.length - 36;
-    const prefix = Buffer.from(out.subarray(0, start));
-    prefix.writeUInt16BE(out.length - 20, 2);
-    expect(out.subarray(start + 4).equals(createHmac('sha256', key).update(prefix).digest())).toBe(true);
+    expect(out.subarray(out.length - 32).equals(independentHmac(out, 'sha256', 32))).toBe(true);
   });
 
   it('verifies full and truncated (16..32, multiple of 4) values', () => {
