@@ -9,10 +9,10 @@
  *   c.on('data', (peer, data, via) => ...);          // Data indications and ChannelData from the server
  *   await c.refresh(0); await c.close();
  *
- * Over UDP requests are retransmitted (RFC 8489 §6.2.1: RTO doubling, 7 transmissions; over TCP/TLS sent once and
- * ChannelData is padded to 4, RFC 8656 §12.5); error responses reject with a
- * TurnErrorResponse carrying the code. Responses to signed requests must carry a valid MESSAGE-INTEGRITY,
- * otherwise the promise rejects: the client is also a checker of the server.
+ * Over UDP requests are retransmitted (RFC 8489 §6.2.1: RTO doubling, 7 transmissions); over TCP/TLS they are sent
+ * once and ChannelData is padded to 4 (RFC 8656 §12.5). Error responses reject with a TurnErrorResponse carrying the
+ * code. Responses to signed requests must carry a valid MESSAGE-INTEGRITY, otherwise the promise rejects: the client
+ * is also a checker of the server.
  */
 import type dgram from 'node:dgram';
 import type net from 'node:net';
