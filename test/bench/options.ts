@@ -65,8 +65,8 @@ const DEFAULTS: BenchOptions = {
   anyturnCli: '',
   out: 'docs/benchmarks.md',
   address: '127.0.0.1',
-  minPort: 20000,
-  maxPort: 29999,
+  minPort: 10000,
+  maxPort: 21999,
 };
 
 /** Smaller and shorter, for developing the harness (`--quick`). */

@@ -33,6 +33,11 @@ const RING = 64;
 const CHANNEL = 0x4000;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const TICK_MS = 1;
+/**
+ * Permissions last 300 s, channels 600 s and allocations 600 s by default (RFC 8656): a long run refreshes all
+ * three (CreatePermission, ChannelBind, Refresh) between steps once this much time has passed.
+ */
+const REFRESH_EVERY_MS = 60_000;
 /** At most this much backlog (in ms of the offered rate) is sent in one tick after a stall. */
 const MAX_CATCH_UP_MS = 5;
 
@@ -145,6 +150,7 @@ function closeAll(flows: Flow[]): void {
 
 export class TrafficRig {
   private stepId = 0;
+  private refreshedAt = performance.now();
   private echo = false;
   private received = 0;
   private echoed = 0;
@@ -241,8 +247,20 @@ export class TrafficRig {
     };
   }
 
+  /** Refreshes every flow's permission, channel and allocation (as a long-lived client does). */
+  private async refreshAll(): Promise<void> {
+    for (const f of this.flows) {
+      const peer: TransportAddress = { family: 4, address: this.opts.localAddress, port: f.peerPort };
+      await f.session.createPermission(peer);
+      await f.session.channelBind(CHANNEL, peer);
+      await f.session.refresh(600);
+    }
+    this.refreshedAt = performance.now();
+  }
+
   /** Sends at `ratePps` for `durationMs`, waits `drainMs`, and counts what arrived. */
   async step(o: StepOptions): Promise<StepResult> {
+    if (performance.now() - this.refreshedAt > REFRESH_EVERY_MS) await this.refreshAll();
     this.stepId++;
     this.echo = o.echo;
     this.received = 0;
