@@ -2,7 +2,8 @@
  * Summarises a V8 CPU profile (`node --cpu-prof`, a .cpuprofile JSON file): self time per function and per file,
  * to say where anyturn spends its time when it is short of coturn.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { REPO_ROOT } from './paths.js';
 
@@ -26,6 +27,8 @@ export interface ProfileSummary {
   /** Percentages are of the non-idle time. */
   top: { name: string; location: string; selfMs: number; pct: number }[];
   byFile: { file: string; pct: number }[];
+  /** The same window seen by perf (kernel included), when perf is installed. */
+  perf?: PerfSummary;
 }
 
 function shortUrl(url: string): string {
@@ -108,4 +111,77 @@ export function summarizeProfileDir(
       .slice(0, 12)
       .map(([f, us]) => ({ file: f, pct: (100 * us) / busy })),
   };
+}
+
+export interface PerfSummary {
+  /** Share of the process's CPU samples per binary: the kernel, node itself, libc, JIT-compiled JavaScript. */
+  byDso: { dso: string; pct: number }[];
+  top: { pct: number; dso: string; symbol: string }[];
+}
+
+export interface PerfRecording {
+  stop(): Promise<PerfSummary | undefined>;
+}
+
+function perfAvailable(): boolean {
+  return ['/usr/bin/perf', '/usr/local/bin/perf'].some((p) => existsSync(p));
+}
+
+/** Node flags that let perf name JIT-compiled JavaScript (when perf is installed). */
+export function perfNodeArgs(): string[] {
+  return perfAvailable() ? ['--perf-basic-prof'] : [];
+}
+
+/**
+ * Samples a process with `perf record -e cpu-clock` (kernel and user space, which the V8 profile cannot split:
+ * it charges a syscall to the JavaScript function that made it) until stop(). Undefined when perf is missing.
+ */
+export function startPerf(pid: number, dir: string): PerfRecording | undefined {
+  if (!perfAvailable()) return undefined;
+  const data = join(dir, 'perf.data');
+  const child = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '1999', '-p', String(pid), '-o', data], {
+    stdio: 'ignore',
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(-1));
+  });
+  return {
+    async stop(): Promise<PerfSummary | undefined> {
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      if (!existsSync(data)) return undefined;
+      const report = (args: string[]): string[] => {
+        try {
+          return execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '-g', 'none', ...args], {
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'ignore'],
+            maxBuffer: 16 * 1024 * 1024,
+          })
+            .split('\n')
+            .filter((l) => l.trim() !== '' && !l.startsWith('#'));
+        } catch {
+          return [];
+        }
+      };
+      const byDso = report(['--sort', 'dso'])
+        .map((l) => /^\s*([\d.]+)%\s+(.+?)\s*$/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .slice(0, 8)
+        .map((m) => ({ dso: m[2].replace(/^\[JIT\] tid \d+$/, '[JIT] (JavaScript)'), pct: Number(m[1]) }));
+      const top = report(['--sort', 'dso,sym', '--percent-limit', '0.5'])
+        .map((l) => /^\s*([\d.]+)%\s+(\S+(?: tid \d+)?)\s+\[.\]\s+(.+?)\s*$/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .slice(0, 25)
+        .map((m) => ({ pct: Number(m[1]), dso: m[2].replace(/^\[JIT\] tid \d+$/, '[JIT]'), symbol: m[3] }));
+      return { byDso, top };
+    },
+  };
+}
+
+/** Removes the perf map file node writes with --perf-basic-prof. */
+export function removePerfMap(pid: number): void {
+  rmSync(`/tmp/perf-${pid}.map`, { force: true });
 }

@@ -194,7 +194,13 @@ function profilesSection(profiles: ProfileSummary[]): string {
         p.top.map((f) => [fix(f.pct), int(f.selfMs), f.name, f.location]),
       );
       const files = table(['self %', 'file / category'], p.byFile.map((f) => [fix(f.pct), f.file]));
-      return `${head}Top functions by self time:\n\n${fns}\n\nBy file:\n\n${files}`;
+      const v8 = `${head}V8 CPU profile (JavaScript view; time in native code and syscalls is charged to the JavaScript ` +
+        `function that called it). Top functions by self time:\n\n${fns}\n\nBy file:\n\n${files}`;
+      if (!p.perf) return v8;
+      const dsos = table(['% of samples', 'binary'], p.perf.byDso.map((d) => [fix(d.pct), d.dso]));
+      const syms = table(['%', 'binary', 'symbol'], p.perf.top.map((t) => [fix(t.pct), t.dso, t.symbol]));
+      return `${v8}\n\nThe same window seen by \`perf record -e cpu-clock\` (whole process, kernel included). By binary:\n\n` +
+        `${dsos}\n\nTop symbols:\n\n${syms}`;
     })
     .join('\n\n');
 }

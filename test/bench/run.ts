@@ -11,7 +11,15 @@ import { parseOptions, type BenchOptions } from './options.js';
 import { REPO_ROOT } from './paths.js';
 import { measureAllocations, measureLatency, measureThroughput } from './phases.js';
 import { QUIET_BUSY_PCT, machineInfo, waitForQuietHost } from './proc.js';
-import { monotonicUs, summarizeProfileDir, type ProfileSummary } from './profile.js';
+import {
+  monotonicUs,
+  perfNodeArgs,
+  removePerfMap,
+  startPerf,
+  summarizeProfileDir,
+  type PerfSummary,
+  type ProfileSummary,
+} from './profile.js';
 import { extractNotes, renderReport, type BenchReport, type ServerRun } from './report.js';
 import type { RigOptions } from './traffic.js';
 import { SERVER_LABELS, startServer, type RunningServer, type ServerConfig, type ServerKind } from './servers.js';
@@ -154,48 +162,59 @@ async function benchServer(kind: ServerKind, o: BenchOptions): Promise<ServerRun
   return run;
 }
 
-/** Runs anyturn under `node --cpu-prof` doing one activity for `o.profileMs`, and summarises the profile. */
+/**
+ * Runs anyturn under `node --cpu-prof` (and `perf record` when installed) doing one activity for `o.profileMs`,
+ * and summarises both profiles over exactly that window.
+ */
 async function profileAnyturn(activity: 'traffic' | 'allocations', o: BenchOptions, ratePps: number): Promise<ProfileSummary> {
   const dir = mkdtempSync(join(tmpdir(), 'anyturn-bench-prof-'));
+  let pid = -1;
   try {
     let description = '';
+    let perf: PerfSummary | undefined;
     const window = { fromUs: 0, toUs: 0 };
-    await withServer('anyturn', serverConfig(o, ['--cpu-prof', `--cpu-prof-dir=${dir}`]), async (server, gen) => {
+    const nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...perfNodeArgs()];
+    await withServer('anyturn', serverConfig(o, nodeArgs), async (server, gen) => {
+      pid = server.pid;
+      let work: () => Promise<void>;
       if (activity === 'traffic') {
         await gen.call({
           cmd: 'rig.create',
           rig: { framing: 'channel-data', server: server.endpoint, creds: CREDS, flows: o.flows, readerFlows: o.readerFlows, payloadBytes: o.payloadBytes, localAddress: clientAddress(o) },
         });
         let sent = 0;
-        const deadline = Date.now() + o.profileMs;
-        window.fromUs = monotonicUs();
-        while (Date.now() < deadline) {
+        work = async () => {
           const s = await gen.call({
             cmd: 'rig.step',
             step: { ratePps: ratePps, durationMs: 1000, drainMs: 100, echo: false, readersOnly: false, serverPid: server.pid },
           });
           sent += s.sent;
-        }
-        window.toUs = monotonicUs();
-        await gen.call({ cmd: 'rig.close' });
-        description = `ChannelData client → peer at ${ratePps} pps (${sent} datagrams in ${o.profileMs / 1000} s, ${o.flows} flows)`;
+          description = `ChannelData client → peer at ${ratePps} pps (${sent} datagrams in ${o.profileMs / 1000} s, ${o.flows} flows)`;
+        };
       } else {
         let n = 0;
-        const deadline = Date.now() + o.profileMs;
-        window.fromUs = monotonicUs();
-        while (Date.now() < deadline) {
+        work = async () => {
           await gen.call({ cmd: 'burst.open', server: server.endpoint, creds: CREDS, count: 1000, localAddress: clientAddress(o) });
           const b = await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency });
           await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
           n += b.ok;
-        }
-        window.toUs = monotonicUs();
-        description = `${n} Allocate handshakes, each followed later by a Refresh 0 (bursts of 1000, ${o.profileMs / 1000} s)`;
+          description = `${n} Allocate handshakes, each followed later by a Refresh 0 (bursts of 1000, ${o.profileMs / 1000} s)`;
+        };
       }
+      const recording = startPerf(server.pid, dir);
+      const deadline = Date.now() + o.profileMs;
+      window.fromUs = monotonicUs();
+      while (Date.now() < deadline) await work();
+      window.toUs = monotonicUs();
+      perf = await recording?.stop();
+      if (activity === 'traffic') await gen.call({ cmd: 'rig.close' });
     });
-    return summarizeProfileDir(dir, activity === 'traffic' ? 'relaying ChannelData' : 'Allocate handshakes', description, window);
+    const summary = summarizeProfileDir(dir, activity === 'traffic' ? 'relaying ChannelData' : 'Allocate handshakes', description, window);
+    summary.perf = perf;
+    return summary;
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    if (pid > 0) removePerfMap(pid);
   }
 }
 
