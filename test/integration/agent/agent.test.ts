@@ -135,7 +135,14 @@ describe('anyturn agent (LAN side)', () => {
     daemon.child.kill('SIGKILL');
     await daemon.exit();
     // The monitor dies with the agent (parent-death signal): a crash leaves no orphan behind.
-    await waitFor('no orphan ip monitor', async () => ((await monitors()).length === 0) || undefined, 5_000);
+    const left = async (): Promise<string> => {
+      const pids = await monitors();
+      const lines = await Promise.all(pids.map(async (pid) => `${pid}: ${(await sh('ps', ['-o', 'stat=,args=', '-p', String(pid)], { allowFail: true })).stdout.trim()}`));
+      return lines.join('; ');
+    };
+    await waitFor('no orphan ip monitor', async () => ((await monitors()).length === 0) || undefined, 10_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}; still in the namespace: ${await left()}`);
+    });
 
     const ns = pop.ns;
     await sh('ip', ['-n', ns, 'neigh', 'del', pop.broadcastNextHop, 'dev', 'lan']);
