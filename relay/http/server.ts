@@ -60,6 +60,9 @@ export interface HttpServerDeps {
 
 type Health = 'starting' | 'ok' | 'draining' | 'stopping';
 
+/** How long close() lets busy HTTP connections finish before cutting them. */
+const CLOSE_GRACE_MS = 2_000;
+
 export class HttpServer {
   readonly #options: HttpServerOptions;
   readonly #deps: HttpServerDeps;
@@ -76,6 +79,8 @@ export class HttpServer {
     this.#localPort = options.port;
     this.#log = deps.log.child({ component: 'http', address: options.address, port: options.port });
     this.#server = http.createServer((req, res) => {
+      // Stopping: answer what is in flight, then let the connection go (a polling page keeps it busy otherwise).
+      if (this.#stopping) res.shouldKeepAlive = false;
       this.#handle(req, res).catch((err: unknown) => {
         this.#log.warn({ err }, 'HTTP request failed');
         if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
@@ -127,12 +132,20 @@ export class HttpServer {
     });
   }
 
-  /** Idempotent: /healthz turns 503 at once, then the server closes (idle keep-alive connections too). */
+  /**
+   * Idempotent: /healthz turns 503 at once, then the server closes. Idle keep-alive connections close at once,
+   * busy ones after their answer; whatever is still open after CLOSE_GRACE_MS is cut.
+   */
   close(): Promise<void> {
     this.#stopping = true;
     if (!this.#server.listening) return Promise.resolve();
     return new Promise((resolve) => {
-      this.#server.close(() => resolve());
+      const cut = setTimeout(() => this.#server.closeAllConnections(), CLOSE_GRACE_MS);
+      cut.unref();
+      this.#server.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
       this.#server.closeIdleConnections();
     });
   }
