@@ -74,20 +74,44 @@ const ROWS: Row[] = [
   { metric: 'Host busy with other work before the run (%)', value: () => undefined, show: (r) => fix(r.hostBusyBeforePct, 0), ratio: false },
   { metric: 'Relayed pps at < 0.1 % loss (client → peer)', value: (r) => r.throughput?.maxPps, show: throughputCell, ratio: true },
   { metric: '  server CPU at that rate (% of one core)', value: (r) => r.throughput?.best?.serverCpuPct, show: (r) => fix(r.throughput?.best?.serverCpuPct, 0), ratio: false },
-  { metric: '  server CPU per relayed packet (µs)', value: (r) => r.throughput?.serverCpuUsPerPacket, show: (r) => fix(r.throughput?.serverCpuUsPerPacket, 2), ratio: true },
+  { metric: '  server CPU per relayed packet there (µs, lower is better)', value: (r) => r.throughput?.serverCpuUsPerPacket, show: (r) => fix(r.throughput?.serverCpuUsPerPacket, 2), ratio: true },
   { metric: '  generator CPU at that rate (% of one core)', value: (r) => r.throughput?.best?.generatorCpuPct, show: (r) => fix(r.throughput?.best?.generatorCpuPct, 0), ratio: false },
   { metric: '  whole host busy at that rate (% of all cores)', value: (r) => r.throughput?.best?.hostBusyPct, show: (r) => fix(r.throughput?.best?.hostBusyPct, 0), ratio: false },
   { metric: '  one-way latency at that rate, p50 / p99 (µs)', value: (r) => r.throughput?.best?.forward.p50Us, show: (r) => lat(r.throughput?.best?.forward), ratio: false },
-  { metric: 'Latency at the fixed rate, client → peer p50 / p99 (µs)', value: (r) => r.latency?.forward.p50Us, show: (r) => lat(r.latency?.forward), ratio: true },
+  { metric: 'Latency at the fixed rate, client → peer p50 / p99 (µs, lower is better)', value: (r) => r.latency?.forward.p50Us, show: (r) => lat(r.latency?.forward), ratio: true },
   { metric: '  peer → client p50 / p99 (µs)', value: (r) => r.latency?.back.p50Us, show: (r) => lat(r.latency?.back), ratio: true },
   { metric: '  round trip p50 / p99 (µs)', value: (r) => r.latency?.roundTrip.p50Us, show: (r) => lat(r.latency?.roundTrip), ratio: true },
   { metric: '  loss there, forward / back (%)', value: () => undefined, show: (r) => (r.latency ? `${fix(r.latency.lossPct, 3)} / ${fix(r.latency.echoLossPct, 3)}` : '–'), ratio: false },
   { metric: 'Allocates per second (401 + authenticated Allocate)', value: (r) => r.allocations?.burst.perSecond, show: (r) => int(r.allocations?.burst.perSecond), ratio: true },
   { metric: '  handshake time p50 / p99 (ms)', value: (r) => r.allocations?.burst.handshake.p50Us, show: (r) => latMs(r.allocations?.burst.handshake), ratio: false },
   { metric: '  server CPU during the burst (%)', value: (r) => r.allocations?.serverCpuPct, show: (r) => fix(r.allocations?.serverCpuPct, 0), ratio: false },
-  { metric: 'Memory per idle allocation (bytes of server RSS)', value: (r) => r.allocations?.bytesPerAllocation, show: (r) => int(r.allocations?.bytesPerAllocation), ratio: true },
+  { metric: 'Memory per idle allocation (bytes of server RSS, lower is better)', value: (r) => r.allocations?.bytesPerAllocation, show: (r) => int(r.allocations?.bytesPerAllocation), ratio: true },
   { metric: '  server RSS before → after (MiB)', value: () => undefined, show: (r) => (r.allocations ? `${fix(r.allocations.rssBeforeKb / 1024)} → ${fix(r.allocations.rssAfterKb / 1024)}` : '–'), ratio: false },
 ];
+
+/**
+ * The highest offered rate that every server relaying ChannelData passed: comparing the CPU each needed at the same
+ * rate is fair even when the generator, not the server, ended a search.
+ */
+export function commonRate(runs: ServerRun[]): number | undefined {
+  const eligible = runs.filter((r) => r.throughput && r.framing === 'channel-data');
+  if (eligible.length < 2) return undefined;
+  let best: number | undefined;
+  for (const s of eligible[0].throughput!.steps) {
+    if (s.outcome !== 'pass') continue;
+    const rate = s.offeredPps;
+    if (eligible.every((r) => r.throughput!.steps.some((x) => x.offeredPps === rate && x.outcome === 'pass'))) {
+      if (best === undefined || rate > best) best = rate;
+    }
+  }
+  return best;
+}
+
+function cpuAtRate(r: ServerRun, rate: number | undefined): number | undefined {
+  if (rate === undefined || r.framing !== 'channel-data') return undefined;
+  const steps = r.throughput?.steps.filter((x) => x.offeredPps === rate && x.outcome === 'pass') ?? [];
+  return steps.length ? steps[steps.length - 1].serverCpuPct : undefined;
+}
 
 function table(header: string[], rows: string[][]): string {
   const esc = (s: string): string => s.replace(/\|/g, '\\|');
@@ -104,7 +128,20 @@ function summaryTable(rep: BenchReport): string {
   const header = ['metric', ...runs.map((r) => SERVER_LABELS[r.kind])];
   if (any && c1) header.push('anyturn ÷ coturn 1 thread');
   if (any && cN) header.push('anyturn ÷ coturn default');
-  const rows = ROWS.map((row) => {
+  const rate = commonRate(runs);
+  const extra: Row[] =
+    rate === undefined
+      ? []
+      : [
+          {
+            metric: `Server CPU at ${int(rate)} pps, the highest rate all passed (% of one core, lower is better)`,
+            value: (r) => cpuAtRate(r, rate),
+            show: (r) => fix(cpuAtRate(r, rate), 0),
+            ratio: true,
+          },
+        ];
+  const all = [...ROWS.slice(0, 7), ...extra, ...ROWS.slice(7)];
+  const rows = all.map((row) => {
     const cells = [row.metric.startsWith('  ') ? `↳ ${row.metric.trim()}` : `**${row.metric}**`];
     for (const r of runs) cells.push(r.error && !r.throughput && !r.allocations ? 'n/a' : row.show(r));
     if (any && c1) cells.push(row.ratio ? ratio(row.value(any), row.value(c1)) : '');
@@ -130,6 +167,15 @@ function goals(rep: BenchReport): string {
     lines.push(
       `- vs ${SERVER_LABELS[k]}: relayed pps ${pps} (goal ≥ 1.0×: ${ppsOk ? 'reached' : 'NOT reached'})${caveat}; ` +
         `Allocates/s ${al} (goal ≥ 1.0×: ${alOk ? 'reached' : 'NOT reached'}).`,
+    );
+  }
+  const rate = commonRate(rep.runs);
+  const c1 = get('coturn-1');
+  if (rate !== undefined && c1) {
+    lines.push(
+      `- CPU per packet at the same rate (${int(rate)} pps, which every server passed): anyturn ` +
+        `${fix(cpuAtRate(any, rate), 0)} % of a core, coturn with 1 relay thread ${fix(cpuAtRate(c1, rate), 0)} % ` +
+        `(${ratio(cpuAtRate(any, rate), cpuAtRate(c1, rate))}).`,
     );
   }
   const mem = any.allocations?.bytesPerAllocation;

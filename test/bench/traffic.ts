@@ -253,7 +253,9 @@ export class TrafficRig {
       const peer: TransportAddress = { family: 4, address: this.opts.localAddress, port: f.peerPort };
       await f.session.createPermission(peer);
       await f.session.channelBind(CHANNEL, peer);
-      await f.session.refresh(600);
+      // No LIFETIME: the server's default. (node-turn 0.0.6 ends an allocation at once when a Refresh carries a
+      // non-zero LIFETIME: it takes the minimum with an undefined maximum.)
+      await f.session.refresh();
     }
     this.refreshedAt = performance.now();
   }

@@ -227,9 +227,11 @@ export class TurnSession {
     );
   }
 
-  /** Refresh; lifetime 0 deletes the allocation. */
-  async refresh(lifetimeSeconds: number): Promise<void> {
-    await this.request(Method.Refresh, (w) => w.addUint32(Attr.LIFETIME, lifetimeSeconds));
+  /** Refresh; lifetime 0 deletes the allocation, no lifetime asks for the server's default. */
+  async refresh(lifetimeSeconds?: number): Promise<void> {
+    await this.request(Method.Refresh, (w) => {
+      if (lifetimeSeconds !== undefined) w.addUint32(Attr.LIFETIME, lifetimeSeconds);
+    });
   }
 
   close(): void {
