@@ -106,7 +106,7 @@ describe('bench harness smoke', () => {
     });
     expect(md).toContain('| metric | anyturn |');
     expect(md).toContain('**Relayed pps at < 0.1 % loss (client → peer)** | 2,000 |');
-    expect(md).toContain('**Memory per idle allocation (bytes of server RSS)** | 2,048 |');
+    expect(md).toContain('**Memory per idle allocation (bytes of server RSS, lower is better)** | 2,048 |');
     expect(md).toContain('`npm run bench`');
   });
 });
