@@ -173,7 +173,7 @@ function goals(rep: BenchReport): string {
   const c1 = get('coturn-1');
   if (rate !== undefined && c1) {
     lines.push(
-      `- CPU per packet at the same rate (${int(rate)} pps, which every server passed): anyturn ` +
+      `- server CPU at the same rate (${int(rate)} pps, which every server passed): anyturn ` +
         `${fix(cpuAtRate(any, rate), 0)} % of a core, coturn with 1 relay thread ${fix(cpuAtRate(c1, rate), 0)} % ` +
         `(${ratio(cpuAtRate(any, rate), cpuAtRate(c1, rate))}).`,
     );
