@@ -6,6 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net from 'node:net';
 import { ANYTURN_CLI, NODE_TURN_SCRIPT } from './paths.js';
 import { stunBinding, type Endpoint } from './turn-client.js';
@@ -77,6 +80,10 @@ export async function pickFreePort(address: string): Promise<number> {
   throw new Error('no free port found');
 }
 
+function coturnPidFile(port: number): string {
+  return join(tmpdir(), `anyturn-bench-coturn-${port}.pid`);
+}
+
 function commandFor(kind: ServerKind, cfg: ServerConfig, port: number): [string, string[]] {
   const user = `${cfg.username}:${cfg.password}`;
   switch (kind) {
@@ -117,7 +124,7 @@ function commandFor(kind: ServerKind, cfg: ServerConfig, port: number): [string,
           '--no-tls',
           '--no-dtls',
           '--log-file', 'stdout',
-          '--pidfile', `/tmp/anyturn-bench-coturn-${port}.pid`,
+          '--pidfile', coturnPidFile(port),
           ...(kind === 'coturn-1' ? ['--relay-threads', '1'] : []),
         ],
       ];
@@ -186,12 +193,14 @@ export async function startServer(kind: ServerKind, cfg: ServerConfig): Promise<
 
   const endpoint: Endpoint = { address: cfg.address, port };
   const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    if (!(await waitExit(child, STOP_TIMEOUT_MS))) {
-      child.kill('SIGKILL');
-      await waitExit(child, STOP_TIMEOUT_MS);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      if (!(await waitExit(child, STOP_TIMEOUT_MS))) {
+        child.kill('SIGKILL');
+        await waitExit(child, STOP_TIMEOUT_MS);
+      }
     }
+    if (kind === 'coturn' || kind === 'coturn-1') rmSync(coturnPidFile(port), { force: true });
   };
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
