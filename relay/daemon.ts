@@ -258,7 +258,10 @@ function createListeners(
     ...config.anycast.map((address) => ({ address, role: 'anycast' as const })),
   ];
   for (const { address, role } of addresses) {
-    into.push(new UdpListener({ address, port: config.port, role }, { server: turn, log }));
+    into.push(new UdpListener(
+      { address, port: config.port, role, receiveBufferSize: config.udpBuffer, sendBufferSize: config.udpBuffer },
+      { server: turn, log },
+    ));
     if (config.tcp) into.push(new TcpListener({ address, port: config.port, role }, streamDeps));
     if (config.tlsPort !== undefined && config.tlsCert !== undefined && config.tlsKey !== undefined) {
       const tls = { address, port: config.tlsPort, role, certFile: config.tlsCert, keyFile: config.tlsKey };

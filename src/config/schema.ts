@@ -80,6 +80,8 @@ export interface RelayConfig {
   raceCurve: RaceCurve;
   /** Unauthenticated answers per source address per second on anycast. */
   anycastRate: number;
+  /** Kernel receive and send buffer of each UDP listener socket, bytes (capped by net.core.rmem_max/wmem_max). */
+  udpBuffer: number;
   logLevel: LogLevel;
   /** SOFTWARE attribute text; empty = no SOFTWARE attribute. */
   software: string;
@@ -124,6 +126,7 @@ export const RELAY_FLAGS = {
   'race-max-delay': { type: 'number', arg: 'MS', help: 'race delay at full load (default 100)' },
   'race-curve': { type: 'string', arg: 'linear|quadratic', help: 'delay vs load (default linear)' },
   'anycast-rate': { type: 'number', arg: 'N', help: 'unauthenticated anycast answers per source per second (default 10)' },
+  'udp-buffer': { type: 'number', arg: 'BYTES', help: 'UDP listener socket buffers (default 4194304; capped by net.core.rmem_max)' },
   'log-level': { type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (default info)` },
   software: { type: 'string', arg: 'TEXT', help: 'SOFTWARE attribute (default anyturn; empty = none)' },
   'lifetime-max': { type: 'number', arg: 'SECONDS', help: 'longest allocation lifetime (default 3600)' },
@@ -164,6 +167,7 @@ export const RelayFileSchema = z.strictObject({
   'race-max-delay': count(0).default(100),
   'race-curve': z.enum(['linear', 'quadratic']).default('linear'),
   'anycast-rate': z.number().positive().default(10),
+  'udp-buffer': count(65536).default(4 * 1024 * 1024),
   'log-level': z.enum(LOG_LEVELS).default('info'),
   software: z.string().max(127).default('anyturn'),
   'lifetime-max': count(1).default(3600),
@@ -319,6 +323,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     raceMaxDelay: c['race-max-delay'],
     raceCurve: c['race-curve'],
     anycastRate: c['anycast-rate'],
+    udpBuffer: c['udp-buffer'],
     logLevel: c['log-level'],
     software: c.software,
     lifetimeMax: c['lifetime-max'],
