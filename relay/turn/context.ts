@@ -11,7 +11,7 @@ import type { StunMessage, StunWriter } from '../../src/stun/index.js';
 import type { CloseReason, RelayMetrics } from '../metrics.js';
 import type { Allocation } from './allocation.js';
 import type { AllocationTable } from './allocation-table.js';
-import type { AuthResult } from './auth-check.js';
+import type { AuthResult, Refusal } from './auth-check.js';
 import type { ClientTransport } from './client-transport.js';
 import type { DataPath } from './data-path.js';
 import type { PeerPolicy } from './peer-policy.js';
@@ -36,7 +36,10 @@ export type Reply = (w: StunWriter) => void;
 
 export const EMPTY_REPLY: Reply = () => {};
 
-export type RequestHandler = (core: TurnCore, ctx: RequestContext) => Reply | Promise<Reply>;
+/** What a handler gives back: a Reply on success, or a Refusal (an expected error response, nothing thrown). */
+export type HandlerResult = Reply | Refusal;
+
+export type RequestHandler = (core: TurnCore, ctx: RequestContext) => HandlerResult | Promise<HandlerResult>;
 
 /** A relayed socket bound for an allocation, and for 'even-pair' the reserved next port's token. */
 export interface OpenedRelay {

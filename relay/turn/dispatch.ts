@@ -1,6 +1,6 @@
 /**
- * Picks one handler per class × method and turns what it returns (or throws) into the response.
- * This is the ONLY place an AnyturnError becomes a STUN error response.
+ * Picks one handler per class × method and turns what it returns (a Reply or a Refusal) or throws into the
+ * response. This is the ONLY place a Refusal or an AnyturnError becomes a STUN error response.
  *
  *  - On an anycast transport with an anycast responder, every message is handed over (the responder checks,
  *    answers or drops and counts it: nothing on G reaches the TURN handlers).
@@ -26,7 +26,8 @@ import {
   type StunMessage,
 } from '../../src/stun/index.js';
 import type { ClientTransport } from './client-transport.js';
-import type { Reply, RequestContext, RequestHandler, TurnCore } from './context.js';
+import { Refusal } from './auth-check.js';
+import type { HandlerResult, RequestContext, RequestHandler, TurnCore } from './context.js';
 import { clientKey } from './five-tuple.js';
 import { handleAllocate } from './handlers/allocate.js';
 import { handleBinding } from './handlers/binding.js';
@@ -112,7 +113,7 @@ export class Dispatcher {
       }
       this.#cache.begin(cacheKey, now);
     }
-    let result: Reply | Promise<Reply>;
+    let result: HandlerResult | Promise<HandlerResult>;
     try {
       const unknown = msg.unknownComprehensionRequired();
       if (unknown.length > 0) {
@@ -136,7 +137,11 @@ export class Dispatcher {
     }
   }
 
-  #succeed(ctx: RequestContext, cacheKey: string | undefined, reply: Reply): void {
+  #succeed(ctx: RequestContext, cacheKey: string | undefined, reply: HandlerResult): void {
+    if (reply instanceof Refusal) {
+      this.#refuse(ctx, cacheKey, reply);
+      return;
+    }
     try {
       const w = this.#writer.reset(ctx.msg.method, StunClass.SuccessResponse, ctx.msg.transactionId);
       reply(w);
@@ -144,6 +149,14 @@ export class Dispatcher {
     } catch (err) {
       this.#fail(ctx, cacheKey, err);
     }
+  }
+
+  /** An expected refusal a handler returned (no exception): its error response. */
+  #refuse(ctx: RequestContext, cacheKey: string | undefined, refusal: Refusal): void {
+    if (this.#core.log.isLevelEnabled('debug')) {
+      this.#core.log.debug({ code: refusal.stunCode, method: ctx.msg.method, reason: refusal.reason }, 'request refused');
+    }
+    this.#respondError(ctx, cacheKey, refusal.stunCode, undefined);
   }
 
   /** AnyturnError with a STUN code → that error response; anything else is a bug → 500 (and logged). */

@@ -17,16 +17,22 @@ import {
   type TransportAddress,
 } from '../../../src/stun/index.js';
 import { Allocation } from '../allocation.js';
-import type { Reply, RequestContext, TurnCore } from '../context.js';
+import type { AuthResult } from '../auth-check.js';
+import type { HandlerResult, Reply, RequestContext, TurnCore } from '../context.js';
 import { familyOf } from '../five-tuple.js';
 import type { PortRequest } from '../port-allocator.js';
-import { authenticate, badRequest, grantedLifetimeSeconds } from './common.js';
+import { Refusal, authenticate, badRequest, grantedLifetimeSeconds } from './common.js';
 
-export async function handleAllocate(core: TurnCore, ctx: RequestContext): Promise<Reply> {
-  const { msg } = ctx;
-
-  // 1. The request must be authenticated (400 / 401 / 438).
+export function handleAllocate(core: TurnCore, ctx: RequestContext): HandlerResult | Promise<HandlerResult> {
+  // 1. The request must be authenticated (400 / 401 / 438). Answered synchronously, without an exception: the
+  //    first Allocate of every client is refused with 401 (it has no credentials yet).
   const auth = authenticate(core, ctx);
+  if (auth instanceof Refusal) return auth;
+  return allocateAuthenticated(core, ctx, auth);
+}
+
+async function allocateAuthenticated(core: TurnCore, ctx: RequestContext, auth: AuthResult): Promise<Reply> {
+  const { msg } = ctx;
 
   // 2. The 5-tuple must not be in use by an allocation (a retransmit never gets here: the retransmit cache
   //    answered it with the first response). An allocation that expired but was not swept yet is ended now.

@@ -2,8 +2,8 @@
  * ChannelBind request (RFC 8656 §11.2).
  */
 import { Attr, CHANNEL_MIN, readChannelNumber, readXorAddress } from '../../../src/stun/index.js';
-import { EMPTY_REPLY, type Reply, type RequestContext, type TurnCore } from '../context.js';
-import { authenticate, badRequest, existingAllocation, relayForPeer } from './common.js';
+import { EMPTY_REPLY, type HandlerResult, type RequestContext, type TurnCore } from '../context.js';
+import { Refusal, authenticate, badRequest, existingAllocation, relayForPeer } from './common.js';
 
 /**
  * RFC 8656 §12 narrows client channel numbers to 0x4000-0x4FFF; RFC 5766 allowed 0x4000-0x7FFF and clients of
@@ -12,8 +12,9 @@ import { authenticate, badRequest, existingAllocation, relayForPeer } from './co
  */
 const LEGACY_CHANNEL_MAX = 0x7fff;
 
-export function handleChannelBind(core: TurnCore, ctx: RequestContext): Reply {
+export function handleChannelBind(core: TurnCore, ctx: RequestContext): HandlerResult {
   const auth = authenticate(core, ctx);
+  if (auth instanceof Refusal) return auth;
   const allocation = existingAllocation(core, ctx, auth);
 
   // CHANNEL-NUMBER present and in range; XOR-PEER-ADDRESS present (400).

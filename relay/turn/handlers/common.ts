@@ -5,22 +5,28 @@
 import { AnyturnError } from '../../../src/errors.js';
 import type { TransportAddress } from '../../../src/stun/index.js';
 import type { Allocation } from '../allocation.js';
-import { checkLongTermAuth, type AuthResult } from '../auth-check.js';
+import { Refusal, tryLongTermAuth, type AuthResult } from '../auth-check.js';
 import type { RequestContext, TurnCore } from '../context.js';
 import type { RelaySocket } from '../relay-socket.js';
+
+export { Refusal };
 
 export function badRequest(reason: string): AnyturnError {
   return new AnyturnError('ATN_ERR_STUN_BAD_REQUEST', reason);
 }
 
-/** Long-term authentication; on success the context remembers it so that every response gets signed. */
-export function authenticate(core: TurnCore, ctx: RequestContext): AuthResult {
-  const auth = checkLongTermAuth(ctx.msg, {
+/**
+ * Long-term authentication; on success the context remembers it so that every response gets signed. A Refusal
+ * (400/401/438) is returned, not thrown: the handler returns it as is.
+ */
+export function authenticate(core: TurnCore, ctx: RequestContext): AuthResult | Refusal {
+  const auth = tryLongTermAuth(ctx.msg, {
     realm: core.options.realm,
     credentials: core.credentials,
     nonces: core.nonces,
     nowMs: core.clock.now(),
   });
+  if (auth instanceof Refusal) return auth;
   ctx.auth = auth;
   return auth;
 }

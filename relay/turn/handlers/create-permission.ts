@@ -3,11 +3,12 @@
  * installed, so the request succeeds or fails as a whole.
  */
 import { Attr, readXorAddresses } from '../../../src/stun/index.js';
-import { EMPTY_REPLY, type Reply, type RequestContext, type TurnCore } from '../context.js';
-import { authenticate, badRequest, existingAllocation, relayForPeer } from './common.js';
+import { EMPTY_REPLY, type HandlerResult, type RequestContext, type TurnCore } from '../context.js';
+import { Refusal, authenticate, badRequest, existingAllocation, relayForPeer } from './common.js';
 
-export function handleCreatePermission(core: TurnCore, ctx: RequestContext): Reply {
+export function handleCreatePermission(core: TurnCore, ctx: RequestContext): HandlerResult {
   const auth = authenticate(core, ctx);
+  if (auth instanceof Refusal) return auth;
   const allocation = existingAllocation(core, ctx, auth);
 
   // At least one XOR-PEER-ADDRESS, all well formed (400).

@@ -3,13 +3,14 @@
  */
 import { AnyturnError } from '../../../src/errors.js';
 import { Attr, readRequestedAddressFamily, readUint32 } from '../../../src/stun/index.js';
-import type { Reply, RequestContext, TurnCore } from '../context.js';
-import { authenticate, badRequest, existingAllocation, grantedLifetimeSeconds } from './common.js';
+import type { HandlerResult, RequestContext, TurnCore } from '../context.js';
+import { Refusal, authenticate, badRequest, existingAllocation, grantedLifetimeSeconds } from './common.js';
 
-export function handleRefresh(core: TurnCore, ctx: RequestContext): Reply {
+export function handleRefresh(core: TurnCore, ctx: RequestContext): HandlerResult {
   const { msg } = ctx;
   // The request is authenticated and must come from the allocation's 5-tuple and user (437, 441).
   const auth = authenticate(core, ctx);
+  if (auth instanceof Refusal) return auth;
   const allocation = existingAllocation(core, ctx, auth);
 
   // REQUESTED-ADDRESS-FAMILY must name a family of the allocation (443).
