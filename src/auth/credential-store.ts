@@ -31,12 +31,21 @@ export class StaticUsers implements CredentialStore {
   }
 }
 
+/** Usernames whose REST keys are kept (a few hundred bytes each). */
+const REST_KEY_CACHE_SIZE = 4096;
+
 /**
  * TURN REST API shared secrets (`--auth-secret S`, coturn `static-auth-secret`):
  * one key per secret while the username's expiry lies in the future, none after.
  */
 export class RestSecrets implements CredentialStore {
   #secrets: readonly string[];
+  /**
+   * Derived keys per "username NUL realm", for the current secrets only (cleared by setSecrets): a client signs
+   * every request of its session with the same username, so the HMAC and MD5 run once per session, not per
+   * request. Bounded, least recently used out first (Map insertion order).
+   */
+  readonly #keys = new Map<string, Buffer[]>();
 
   constructor(secrets: string[]) {
     this.#secrets = [...secrets];
@@ -45,6 +54,7 @@ export class RestSecrets implements CredentialStore {
   /** Replaces the secrets (cluster-wide rotation); takes effect on the next request. */
   setSecrets(secrets: string[]): void {
     this.#secrets = [...secrets];
+    this.#keys.clear();
   }
 
   get secrets(): readonly string[] {
@@ -56,7 +66,16 @@ export class RestSecrets implements CredentialStore {
     const expiry = restExpiry(username);
     // coturn: refused when expiry < now (in whole seconds).
     if (expiry === undefined || expiry < Math.floor(nowMs / 1000)) return [];
-    return this.#secrets.map((secret) => longTermKey(username, realm, restPassword(secret, username)));
+    const id = username + '\0' + realm;
+    let keys = this.#keys.get(id);
+    if (keys !== undefined) {
+      this.#keys.delete(id); // most recently used goes last
+    } else {
+      keys = this.#secrets.map((secret) => longTermKey(username, realm, restPassword(secret, username)));
+      if (this.#keys.size >= REST_KEY_CACHE_SIZE) this.#keys.delete(this.#keys.keys().next().value as string);
+    }
+    this.#keys.set(id, keys);
+    return keys;
   }
 }
 

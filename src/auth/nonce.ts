@@ -19,12 +19,19 @@ const TAG_CHARS = 22; // base64url of 16 bytes, unpadded
 const MAX_NONCE_CHARS = 64;
 const TIME = /^[0-9a-z]{1,10}$/; // 36^10 ms stays an exact double
 const TAG = /^[A-Za-z0-9_-]{22}$/;
+/** Distinct issue times whose tags are remembered (only times whose tag was computed: issued or verified). */
+const TAG_CACHE_SIZE = 4096;
 
 export class NonceService {
   #key: Buffer;
   #previousKey: Buffer | undefined;
   readonly #ttlMs: number;
   readonly #clock: Clock;
+  /** The last nonce issued and its time text: a burst of 401s in one millisecond shares one HMAC. */
+  #lastTime = '';
+  #lastNonce = '';
+  /** Tags of the current key by time text (a client reuses its nonce for every request); cleared on setKey. */
+  readonly #tags = new Map<string, string>();
 
   constructor(opts: { key: Buffer; ttlMs: number; clock: Clock }) {
     this.#key = Buffer.from(opts.key);
@@ -35,7 +42,11 @@ export class NonceService {
   /** A fresh nonce stamped with the clock's current time. */
   issue(): string {
     const time = Math.max(0, Math.floor(this.#clock.now())).toString(36);
-    return `${time}.${tagOf(this.#key, time)}`;
+    if (time !== this.#lastTime) {
+      this.#lastNonce = `${time}.${this.#tagOf(time)}`;
+      this.#lastTime = time;
+    }
+    return this.#lastNonce;
   }
 
   /** Never throws, whatever the input. */
@@ -46,7 +57,8 @@ export class NonceService {
     const time = nonce.slice(0, dot);
     const tag = nonce.slice(dot + 1);
     if (!TIME.test(time) || tag.length !== TAG_CHARS || !TAG.test(tag)) return 'invalid';
-    if (!sameTag(tagOf(this.#key, time), tag)) {
+    const known = this.#tags.get(time);
+    if (known !== undefined ? !sameTag(known, tag) : !this.#verifyAndRemember(time, tag)) {
       if (this.#previousKey === undefined || !sameTag(tagOf(this.#previousKey, time), tag)) return 'invalid';
     }
     const age = this.#clock.now() - parseInt(time, 36);
@@ -58,6 +70,31 @@ export class NonceService {
     if (key.equals(this.#key)) return;
     this.#previousKey = this.#key;
     this.#key = Buffer.from(key);
+    this.#tags.clear();
+    this.#lastTime = '';
+  }
+
+  /** tagOf(current key, time), remembered (for the last TAG_CACHE_SIZE distinct times). */
+  #tagOf(time: string): string {
+    let tag = this.#tags.get(time);
+    if (tag === undefined) {
+      tag = tagOf(this.#key, time);
+      this.#remember(time, tag);
+    }
+    return tag;
+  }
+
+  /** Checks a tag not in the cache against the current key; remembers it only when it matches (no junk cached). */
+  #verifyAndRemember(time: string, given: string): boolean {
+    const expected = tagOf(this.#key, time);
+    if (!sameTag(expected, given)) return false;
+    this.#remember(time, expected);
+    return true;
+  }
+
+  #remember(time: string, tag: string): void {
+    if (this.#tags.size >= TAG_CACHE_SIZE) this.#tags.delete(this.#tags.keys().next().value as string);
+    this.#tags.set(time, tag);
   }
 }
 
