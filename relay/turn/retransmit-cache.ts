@@ -12,8 +12,9 @@
  */
 
 interface Entry {
+  readonly key: string;
   response: Buffer | undefined;
-  at: number;
+  readonly at: number;
 }
 
 export type CacheLookup = { state: 'miss' } | { state: 'pending' } | { state: 'hit'; response: Buffer };
@@ -21,8 +22,19 @@ export type CacheLookup = { state: 'miss' } | { state: 'pending' } | { state: 'h
 const MISS: CacheLookup = Object.freeze({ state: 'miss' });
 const PENDING: CacheLookup = Object.freeze({ state: 'pending' });
 
+/** Dead slots at the front of the queue before it is compacted. */
+const COMPACT_AT = 1024;
+
 export class RetransmitCache {
   readonly #entries = new Map<string, Entry>();
+  /**
+   * Entries in the order begun (oldest first), from #head on; an entry no longer in the map (forgotten, replaced,
+   * expired) is skipped when it reaches the front. Eviction pops from here instead of asking the Map for its
+   * first key: a fresh Map iterator walks over every deleted slot at the front of the table (O(n) per request
+   * once the cache is full).
+   */
+  #queue: Entry[] = [];
+  #head = 0;
   readonly #maxEntries: number;
   readonly #ttlMs: number;
 
@@ -48,8 +60,9 @@ export class RetransmitCache {
 
   /** Marks a request as being handled. */
   begin(key: string, nowMs: number): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, { response: undefined, at: nowMs });
+    const e: Entry = { key, response: undefined, at: nowMs };
+    this.#entries.set(key, e); // replaces an earlier entry of the key (left in the queue, skipped there)
+    this.#queue.push(e);
     this.#evict(nowMs);
   }
 
@@ -70,24 +83,37 @@ export class RetransmitCache {
 
   /** Drops expired entries (oldest first: stops at the first live one). */
   prune(nowMs: number): void {
-    for (const [key, e] of this.#entries) {
-      if (e.at + this.#ttlMs > nowMs) break;
-      this.#entries.delete(key);
-    }
+    this.#dropFront(nowMs);
   }
 
   clear(): void {
     this.#entries.clear();
+    this.#queue = [];
+    this.#head = 0;
   }
 
   #evict(nowMs: number): void {
-    while (this.#entries.size > this.#maxEntries) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done) break;
-      this.#entries.delete(oldest.value);
+    const q = this.#queue;
+    while (this.#entries.size > this.#maxEntries && this.#head < q.length) {
+      const oldest = q[this.#head++];
+      if (this.#entries.get(oldest.key) === oldest) this.#entries.delete(oldest.key);
     }
-    // Cheap incremental pruning: look at the oldest entry only.
-    const first = this.#entries.entries().next();
-    if (!first.done && first.value[1].at + this.#ttlMs <= nowMs) this.#entries.delete(first.value[0]);
+    this.#dropFront(nowMs);
+  }
+
+  /** Pops the front of the queue while it is dead or expired (deleting the expired ones); compacts the queue. */
+  #dropFront(nowMs: number): void {
+    const q = this.#queue;
+    while (this.#head < q.length) {
+      const e = q[this.#head];
+      const live = this.#entries.get(e.key) === e;
+      if (live && e.at + this.#ttlMs > nowMs) break;
+      if (live) this.#entries.delete(e.key);
+      this.#head++;
+    }
+    if (this.#head >= COMPACT_AT && this.#head * 2 >= q.length) {
+      this.#queue = q.slice(this.#head);
+      this.#head = 0;
+    }
   }
 }
