@@ -74,7 +74,7 @@ export class NonceService {
     this.#lastTime = '';
   }
 
-  /** tagOf(current key, time), remembered (for the last TAG_CACHE_SIZE distinct times). */
+  /** tagOf(current key, time), remembered (up to TAG_CACHE_SIZE distinct times, then the cache starts over). */
   #tagOf(time: string): string {
     let tag = this.#tags.get(time);
     if (tag === undefined) {
@@ -93,7 +93,7 @@ export class NonceService {
   }
 
   #remember(time: string, tag: string): void {
-    if (this.#tags.size >= TAG_CACHE_SIZE) this.#tags.delete(this.#tags.keys().next().value as string);
+    if (this.#tags.size >= TAG_CACHE_SIZE) this.#tags.clear(); // O(1); the tags still in use come back on first use
     this.#tags.set(time, tag);
   }
 }
