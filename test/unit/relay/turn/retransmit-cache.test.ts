@@ -46,4 +46,22 @@ describe('RetransmitCache', () => {
     c.complete('k0', Buffer.from('late')); // evicted: ignored
     expect(c.lookup('k0', 10).state).toBe('miss');
   });
+
+  it('stays correct far past its capacity, with replaced and forgotten keys in between', () => {
+    const max = 100;
+    const c = new RetransmitCache({ maxEntries: max, ttlMs: 60_000 });
+    for (let i = 0; i < 10_000; i++) {
+      c.begin(`k${i}`, i);
+      c.complete(`k${i}`, Buffer.from(String(i)));
+      if (i % 7 === 0) c.begin(`k${i}`, i); // a retransmit before the answer: replaced entry
+      if (i % 11 === 0) c.forget(`k${i - 1}`);
+      expect(c.size).toBeLessThanOrEqual(max);
+    }
+    // the newest entries are still there (except the one forgotten), the old ones are gone
+    const last = c.lookup('k9999', 10_000);
+    expect(last.state).toBe('hit');
+    expect(c.lookup('k9990', 10_000).state).not.toBe('miss');
+    expect(c.lookup('k5000', 10_000).state).toBe('miss');
+    expect(c.lookup('k0', 10_000).state).toBe('miss');
+  });
 });

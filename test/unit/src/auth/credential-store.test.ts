@@ -51,6 +51,9 @@ describe('RestSecrets', () => {
 
   it('setSecrets retires and adds secrets', () => {
     const rest = new RestSecrets(['north-secret']);
+    // asked twice: the second answer comes from the key cache, which setSecrets must drop
+    expect(hex(rest.keysFor(USER, 'anyturn', 0))).toEqual([KEY_NORTH]);
+    expect(hex(rest.keysFor(USER, 'anyturn', 0))).toEqual([KEY_NORTH]);
     rest.setSecrets(['south-secret']);
     expect(hex(rest.keysFor(USER, 'anyturn', 0))).toEqual([KEY_SOUTH]);
     rest.setSecrets([]);

@@ -84,6 +84,7 @@ describe('NonceService', () => {
     const newKey = randomBytes(32);
     const svc = new NonceService({ key: KEY, ttlMs: TTL, clock });
     const old = svc.issue();
+    expect(svc.check(old)).toBe('ok'); // now in the tag cache, which setKey must not trust blindly
     svc.setKey(newKey);
     const fresh = svc.issue();
     expect(svc.check(old)).toBe('ok');
