@@ -145,6 +145,19 @@ export class GlobalLab {
     return (await ispSessions(this.bgp)).find((s) => s.name === b.ispProtocols[4]);
   }
 
+  /**
+   * Asserts the ISP's BGP session with `pop` is still the one seen before: Established, with the same since-time.
+   * BIRD 2 prints that time with ±1 ms jitter between two `show protocols`; a real reset moves it by 1 s or more.
+   */
+  async expectSessionKept(pop: LabPop, before: { since: string } | undefined): Promise<void> {
+    const now = await this.ispSession(pop);
+    if (now === undefined || before === undefined) throw new Error(`no ISP session with ${pop.name}`);
+    if (now.info !== 'Established') throw new Error(`ISP session with ${pop.name} is ${now.info}, not Established`);
+    const ms = (since: string): number => Date.parse(since.replace(' ', 'T'));
+    const drift = Math.abs(ms(now.since) - ms(before.since));
+    if (!(drift <= 50)) throw new Error(`ISP session with ${pop.name} was reset: since ${before.since} -> ${now.since}`);
+  }
+
   /** The PoP whose LAN holds a 300's ALTERNATE-SERVER ("10.9.10.11:3478"). */
   popOf(alternate: string | undefined): LabPop | undefined {
     const ip = alternate?.split(':')[0];

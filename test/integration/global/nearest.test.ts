@@ -92,7 +92,7 @@ describe('global: the nearer PoP takes the clients', () => {
     expect(readFileSync(includeFile, 'utf8')).not.toContain('blackhole');
     expect(await g.waitRoutes(1)).toEqual([expect.objectContaining({ protocol: 'pop2', primary: true })]);
     expect((await g.ispChoice())?.name).toBe('pop2');
-    expect(await g.ispSession(pop1)).toMatchObject({ info: 'Established', since: session!.since });
+    await g.expectSessionKept(pop1, session);
     const rules = await sh('ip', ['-n', pop1.ns, 'rule', 'show']);
     expect(rules.stdout).not.toContain(g.g);
     const announcement = await waitFor('the teardown in the store', async () => {
