@@ -125,11 +125,19 @@ export class UdpListener implements ClientTransport {
   }
 
   readonly #onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
-    if (isChannelData(msg)) this.#dataPath.fromClient(this, msg, rinfo.address, rinfo.port);
+    // The fast path is for unicast listeners: on an anycast listener ChannelData goes to the responder
+    // (through handlePacket), which counts and drops it.
+    if (this.role === 'unicast' && isChannelData(msg)) this.#dataPath.fromClient(this, msg, rinfo.address, rinfo.port);
     else this.#server.handlePacket(this, msg, rinfo.address, rinfo.port);
   };
 
-  readonly #onError = (err: Error): void => {
+  /** A send the kernel refused (ENOBUFS, EPERM...) arrives here: counted, not logged per datagram. */
+  readonly #onError = (err: NodeJS.ErrnoException): void => {
+    if (err.syscall === 'send') {
+      this.#dataPath.sendFailed();
+      this.#log.debug({ err }, 'UDP send failed');
+      return;
+    }
     this.#log.warn({ err }, 'UDP listener socket error');
   };
 }

@@ -93,6 +93,12 @@ export class Allocation implements TokenBucketState {
   }
 
   /** Installs or refreshes the permission for a peer IP (RFC 8656 §9.2). */
+  /** Whether permissions for `peerAddresses` fit under `max` (addresses already permitted take no new room). */
+  permissionsFit(peerAddresses: readonly string[], max: number): boolean {
+    const fresh = new Set(peerAddresses.filter((a) => this.permissions?.has(a) !== true));
+    return (this.permissions?.size ?? 0) + fresh.size <= max;
+  }
+
   installPermission(peerAddress: string, nowMs: number, lifetimeMs: number): void {
     if (this.permissions === undefined) this.permissions = new Map();
     const p = this.permissions.get(peerAddress);

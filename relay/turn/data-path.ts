@@ -106,6 +106,11 @@ export class DataPath {
     this.toPeer(allocation, channel.relay, channel.peer.address, channel.peer.port, packet.subarray(4, 4 + length));
   }
 
+  /** A send the kernel refused asynchronously (reported by the socket's 'error' event). */
+  sendFailed(): void {
+    this.#metrics.drop('send-failed');
+  }
+
   /** Relays application data to a peer if a permission allows it (ChannelData and Send indications). */
   toPeer(allocation: Allocation, relay: RelaySocket, peerAddress: string, peerPort: number, data: Buffer): void {
     const m = this.#metrics;

@@ -68,15 +68,20 @@ export interface TokenBucketState {
   bucketAt: number;
 }
 
+/** Largest UDP payload: the smallest burst a bandwidth bucket allows. */
+const MAX_DATAGRAM = 65535;
+
 /**
- * Takes `bytes` from a bucket refilled at `ratePerSecond` up to one second's worth (the burst).
+ * Takes `bytes` from a bucket refilled at `ratePerSecond` up to one second's worth (the burst), and never less
+ * than one largest UDP datagram, so a cap below a datagram's size slows it instead of blocking it for good.
  * False (nothing taken) when there are not enough tokens: the caller drops the datagram. Hot path: arithmetic only.
  */
 export function takeTokens(state: TokenBucketState, bytes: number, nowMs: number, ratePerSecond: number): boolean {
   const elapsed = nowMs - state.bucketAt;
   if (elapsed > 0) {
     const refill = state.bucketTokens + (elapsed * ratePerSecond) / 1000;
-    state.bucketTokens = refill > ratePerSecond ? ratePerSecond : refill;
+    const burst = ratePerSecond > MAX_DATAGRAM ? ratePerSecond : MAX_DATAGRAM;
+    state.bucketTokens = refill > burst ? burst : refill;
     state.bucketAt = nowMs;
   }
   if (state.bucketTokens < bytes) return false;

@@ -45,6 +45,11 @@ export interface TurnOptions {
   readonly retransmitCacheMs?: number;
   /** How long a port reserved by EVEN-PORT R=1 stays reserved (s). Default 30 (RFC 8656 §7.2). */
   readonly reservationLifetimeSeconds?: number;
+  /**
+   * Peer IPs one allocation may hold permissions for (ICE needs a handful). Beyond it CreatePermission and
+   * ChannelBind get 508, so one client cannot grow the relay's memory without bound. Default 1000.
+   */
+  readonly maxPermissionsPerAllocation?: number;
 }
 
 /** The usual values, for tests and as the documented defaults. */
@@ -67,6 +72,7 @@ export const DEFAULT_TURN_OPTIONS: TurnOptions = Object.freeze({
   retransmitCacheSize: 20000,
   retransmitCacheMs: 40000,
   reservationLifetimeSeconds: 30,
+  maxPermissionsPerAllocation: 1000,
 });
 
 /** DEFAULT_TURN_OPTIONS overridden by `partial`. */

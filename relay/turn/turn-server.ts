@@ -247,7 +247,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       throw new AnyturnError('ATN_ERR_TURN_ADDRESS_FAMILY_UNSUPPORTED', `no IPv${family} relay address`);
     }
     let lastError: unknown;
-    for (let attempt = 0; attempt < BIND_ATTEMPTS && !this.#closed; attempt++) {
+    for (let attempt = 0; attempt < BIND_ATTEMPTS && !this.#closed && !allocation.closed; attempt++) {
       const address = addresses[this.#nextRelayAddress[family]++ % addresses.length];
       const port = this.#ports.acquire(address, request);
       if (port === undefined) continue;

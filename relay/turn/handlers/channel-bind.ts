@@ -1,6 +1,7 @@
 /**
  * ChannelBind request (RFC 8656 §11.2).
  */
+import { AnyturnError } from '../../../src/errors.js';
 import { Attr, CHANNEL_MIN, readChannelNumber, readXorAddress } from '../../../src/stun/index.js';
 import { EMPTY_REPLY, type HandlerResult, type RequestContext, type TurnCore } from '../context.js';
 import { Refusal, authenticate, badRequest, existingAllocation, relayForPeer } from './common.js';
@@ -23,10 +24,16 @@ export function handleChannelBind(core: TurnCore, ctx: RequestContext): HandlerR
     throw badRequest('missing or invalid CHANNEL-NUMBER');
   }
   const peer = readXorAddress(ctx.msg, Attr.XOR_PEER_ADDRESS);
-  if (peer === undefined || peer === 'bad-attribute') throw badRequest('missing or malformed XOR-PEER-ADDRESS');
+  if (peer === undefined || peer === 'bad-attribute' || peer.port === 0) throw badRequest('missing or malformed XOR-PEER-ADDRESS');
 
   // Peer of a relayed family (443), allowed by policy (403).
   const relay = relayForPeer(core, allocation, peer);
+
+  // Room for the peer's permission (508).
+  const max = core.options.maxPermissionsPerAllocation ?? 1000;
+  if (!allocation.permissionsFit([peer.address], max)) {
+    throw new AnyturnError('ATN_ERR_TURN_INSUFFICIENT_CAPACITY', `more than ${max} permissions on one allocation`);
+  }
 
   // The number must not be bound to another peer, nor the peer to another number (400).
   const now = core.clock.now();

@@ -2,6 +2,7 @@
  * CreatePermission request (RFC 8656 §9.2): one or more XOR-PEER-ADDRESS; all are checked before any is
  * installed, so the request succeeds or fails as a whole.
  */
+import { AnyturnError } from '../../../src/errors.js';
 import { Attr, readXorAddresses } from '../../../src/stun/index.js';
 import { EMPTY_REPLY, type HandlerResult, type RequestContext, type TurnCore } from '../context.js';
 import { Refusal, authenticate, badRequest, existingAllocation, relayForPeer } from './common.js';
@@ -18,6 +19,12 @@ export function handleCreatePermission(core: TurnCore, ctx: RequestContext): Han
 
   // Every peer of a relayed family (443) and allowed by the peer policy (403).
   for (const peer of peers) relayForPeer(core, allocation, peer);
+
+  // Room for the new ones (508): one client must not grow the relay's memory without bound.
+  const max = core.options.maxPermissionsPerAllocation ?? 1000;
+  if (!allocation.permissionsFit(peers.map((p) => p.address), max)) {
+    throw new AnyturnError('ATN_ERR_TURN_INSUFFICIENT_CAPACITY', `more than ${max} permissions on one allocation`);
+  }
 
   // Install or refresh each permission (300 s).
   const now = core.clock.now();

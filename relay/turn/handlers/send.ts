@@ -20,7 +20,7 @@ export function handleSendIndication(
   }
   const peer = readXorAddress(msg, Attr.XOR_PEER_ADDRESS);
   const data = readData(msg);
-  if (peer === undefined || peer === 'bad-attribute' || data === undefined) {
+  if (peer === undefined || peer === 'bad-attribute' || peer.port === 0 || data === undefined) {
     core.metrics.drop('malformed');
     return;
   }

@@ -142,6 +142,25 @@ describe('malformed-input flood at the anycast listener', () => {
       await client.close();
     }
   }, 120_000);
+
+  it('counts ChannelData and indications sent to G as anycast drops (nothing is relayed from G)', async () => {
+    const kind = (k: string) => metric(metricsPort, `anyturn_anycast_answers_total{kind="${k}"}`);
+    const [channelBefore, indicationBefore] = [await kind('dropped-channel-data'), await kind('dropped-indication')];
+    const s = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => s.bind(0, '127.0.0.4', resolve));
+    s.send(Buffer.from([0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4]), port, G);
+    const indication = Buffer.alloc(20);
+    indication.writeUInt16BE(0x0011, 0); // Binding indication (a keepalive)
+    indication.writeUInt32BE(0x2112a442, 4);
+    newTransactionId().copy(indication, 8);
+    s.send(indication, port, G);
+    // Handled in order: once a Binding on G from the same socket is answered, both were seen.
+    const tid = newTransactionId();
+    await exchange(s, buildBinding(tid), tid, { address: G, port });
+    s.close();
+    expect(await kind('dropped-channel-data')).toBe(channelBefore + 1);
+    expect(await kind('dropped-indication')).toBe(indicationBefore + 1);
+  });
 });
 
 function buildBinding(tid: Buffer): Buffer {

@@ -213,4 +213,30 @@ describe('TURN error responses', () => {
     expect(r.response.has(Attr.MESSAGE_INTEGRITY_SHA256)).toBe(true);
     expect(r.response.has(Attr.MESSAGE_INTEGRITY)).toBe(false);
   });
+
+  it('508 beyond the permissions one allocation may hold; existing peers can still be refreshed', async () => {
+    relay = await startRelay({ maxPermissionsPerAllocation: 3 });
+    const c = await relay.client();
+    await c.allocate();
+    const peer = (n: number) => ({ family: 4 as const, address: `127.0.1.${n}`, port: 9 });
+    await c.createPermission(peer(1), peer(2));
+    expect(await codeOf(c.createPermission(peer(3), peer(4)))).toBe(508);
+    await c.createPermission(peer(3)); // exactly at the limit
+    await c.createPermission(peer(1), peer(2), peer(3)); // refreshing takes no new room
+    expect(await codeOf(c.channelBind(0x4001, peer(5)))).toBe(508);
+    await c.channelBind(0x4001, peer(2));
+  });
+
+  it('refuses peer port 0: ChannelBind gets 400, a Send indication is dropped as malformed', async () => {
+    relay = await startRelay();
+    const c = await relay.client();
+    await c.allocate();
+    const zero = { family: 4 as const, address: '127.0.0.1', port: 0 };
+    expect(await codeOf(c.channelBind(0x4002, zero))).toBe(400);
+    const before = relay.metrics.dropped('malformed');
+    c.sendIndication(zero, Buffer.from('to nowhere'));
+    await c.binding(); // handled in order: the indication was seen
+    expect(relay.metrics.dropped('malformed')).toBe(before + 1);
+    expect(relay.metrics.dropped('send-failed')).toBe(0);
+  });
 });

@@ -49,10 +49,18 @@ describe('takeTokens (bandwidth token bucket)', () => {
 
   it('refills at the rate and caps at one second', () => {
     const s = { bucketTokens: 0, bucketAt: 0 };
-    expect(takeTokens(s, 100, 50, 1000)).toBe(false); // 50 tokens
-    expect(takeTokens(s, 100, 100, 1000)).toBe(true); // 100 tokens
-    expect(takeTokens(s, 1, 100, 1000)).toBe(false);
-    expect(takeTokens(s, 1000, 60_000, 1000)).toBe(true); // capped at 1000
-    expect(takeTokens(s, 1, 60_000, 1000)).toBe(false);
+    expect(takeTokens(s, 100_000, 50, 200_000)).toBe(false); // 10,000 tokens
+    expect(takeTokens(s, 100_000, 500, 200_000)).toBe(true); // 100,000 tokens
+    expect(takeTokens(s, 1, 500, 200_000)).toBe(false);
+    expect(takeTokens(s, 200_000, 60_000, 200_000)).toBe(true); // capped at 200,000
+    expect(takeTokens(s, 1, 60_000, 200_000)).toBe(false);
+  });
+
+  it('holds at least one largest datagram, so a cap below a datagram\'s size slows it but lets it through', () => {
+    const s = { bucketTokens: 0, bucketAt: 0 };
+    expect(takeTokens(s, 1200, 1_000, 1000)).toBe(false); // 1,000 tokens
+    expect(takeTokens(s, 1200, 1_200, 1000)).toBe(true); // 1,200 tokens
+    expect(takeTokens(s, 65_535, 600_000, 1000)).toBe(true); // capped at 65,535, not at 1,000
+    expect(takeTokens(s, 1, 600_000, 1000)).toBe(false);
   });
 });

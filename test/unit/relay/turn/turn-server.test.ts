@@ -45,6 +45,7 @@ describe('TurnServer', () => {
       expect(() => server!.handlePacket(t, junk, CLIENT, 1)).not.toThrow();
     }
     expect(u.metrics.dropped('malformed')).toBeGreaterThanOrEqual(4);
+    expect(u.metrics.dropped('internal-error')).toBe(0);
     expect(t.sent).toHaveLength(0);
   });
 
