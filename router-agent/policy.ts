@@ -58,14 +58,6 @@ export interface PolicyDecision {
   totalRelays: number;
 }
 
-export const DEFAULT_THRESHOLDS: PolicyThresholds = {
-  steps: [
-    { load: 0.6, prepend: 1 },
-    { load: 0.8, prepend: 3 },
-  ],
-  hysteresis: 0.05,
-};
-
 export function decide(
   relays: readonly PolicyRelay[],
   thresholds: PolicyThresholds,

@@ -17,8 +17,6 @@ import { assertNever } from '../../src/errors.js';
 export const RACE_CURVES = ['linear', 'quadratic'] as const;
 export type RaceCurve = (typeof RACE_CURVES)[number];
 
-export const DEFAULT_RACE_MAX_DELAY_MS = 100;
-
 export type SilenceReason = 'full' | 'draining';
 
 export type RaceDecision = { kind: 'answer'; delayMs: number } | { kind: 'silent'; reason: SilenceReason };

@@ -5,8 +5,6 @@
  */
 
 export type RelayState = 'active' | 'draining' | 'full';
-export const RELAY_STATES: readonly RelayState[] = ['active', 'draining', 'full'];
-
 export type RelayTransport = 'udp' | 'tcp' | 'tls';
 
 /** One unicast address a relay serves clients on (what a 300 ALTERNATE-SERVER names). */
