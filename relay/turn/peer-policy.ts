@@ -7,6 +7,7 @@
  * IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are judged as their IPv4 address (net.BlockList does this).
  */
 import { BlockList } from 'node:net';
+import { parseCidr } from '../../src/config/fields.js';
 import { AnyturnError } from '../../src/errors.js';
 
 /** Refused unless allowPeers says otherwise: loopback, private, CGNAT, link-local, multicast, reserved. */
@@ -54,29 +55,13 @@ export class PeerPolicy {
   }
 }
 
-/** Parses `a.b.c.d/n`, `x::y/n` or a bare address (a host route). */
-export function parseCidr(cidr: string): { address: string; prefix: number; type: 'ipv4' | 'ipv6' } {
-  const slash = cidr.indexOf('/');
-  const address = (slash < 0 ? cidr : cidr.slice(0, slash)).trim();
-  const type = address.includes(':') ? 'ipv6' : 'ipv4';
-  const max = type === 'ipv6' ? 128 : 32;
-  const prefixText = slash < 0 ? String(max) : cidr.slice(slash + 1).trim();
-  const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-  if (!(prefix >= 0 && prefix <= max)) {
-    throw new AnyturnError('ATN_ERR_CONFIG_INVALID', `peer CIDR "${cidr}": prefix must be 0-${max}`);
-  }
-  return { address, prefix, type };
-}
-
 function blockListOf(cidrs: readonly string[]): BlockList {
   const list = new BlockList();
   for (const cidr of cidrs) {
-    const { address, prefix, type } = parseCidr(cidr);
-    try {
-      list.addSubnet(address, prefix, type);
-    } catch (err) {
-      throw new AnyturnError('ATN_ERR_CONFIG_INVALID', `peer CIDR "${cidr}" is not an IP network`, { cause: err });
-    }
+    // The config schema validated --allow-peer/--deny-peer already; this guards the built-in lists and direct use.
+    const parsed = parseCidr(cidr);
+    if (parsed === undefined) throw new AnyturnError('ATN_ERR_CONFIG_INVALID', `peer CIDR "${cidr}" is not an IP network`);
+    list.addSubnet(parsed.address, parsed.prefix, parsed.family === 6 ? 'ipv6' : 'ipv4');
   }
   return list;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AnyturnError } from '../../../../src/errors.js';
-import { PeerPolicy, parseCidr } from '../../../../relay/turn/peer-policy.js';
+import { PeerPolicy } from '../../../../relay/turn/peer-policy.js';
+import { parseCidr } from '../../../../src/config/fields.js';
 
 describe('PeerPolicy', () => {
   const policy = new PeerPolicy({ allowPeers: [], denyPeers: [] });
@@ -57,8 +58,8 @@ describe('PeerPolicy', () => {
   });
 
   it('parses CIDRs and rejects bad ones with ATN_ERR_CONFIG_INVALID', () => {
-    expect(parseCidr('10.0.0.0/8')).toEqual({ address: '10.0.0.0', prefix: 8, type: 'ipv4' });
-    expect(parseCidr('2001:db8::1')).toEqual({ address: '2001:db8::1', prefix: 128, type: 'ipv6' });
+    expect(parseCidr('10.0.0.0/8')).toEqual({ address: '10.0.0.0', prefix: 8, family: 4 });
+    expect(parseCidr('2001:db8::1')).toEqual({ address: '2001:db8::1', prefix: 128, family: 6 });
     for (const bad of ['10.0.0.0/33', '::/129', 'nonsense', '10.0.0.0/x', '1.2.3/8']) {
       expect(() => new PeerPolicy({ allowPeers: [bad], denyPeers: [] })).toThrow(AnyturnError);
     }
