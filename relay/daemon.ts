@@ -143,6 +143,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
     credentials, nonces, clock, log, metrics, anycast: anycast?.responder,
   });
   turnRef = turn;
+  // An allocation made here proves a real client followed an earlier answer: it refunds the anycast byte budget.
+  if (anycast !== undefined) turn.on('allocation', () => anycast.budget.refund());
 
   const listeners: Listener[] = [];
 
@@ -221,6 +223,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   };
 
   try {
+    await anycast?.start(); // the race group, before the anycast listeners hear anything
     createListeners(config, listeners, { turn, log, metrics, streamMetrics });
     for (const listener of listeners) await listener.listen();
     await sync.start();

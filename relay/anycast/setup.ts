@@ -25,9 +25,12 @@ import type { Timers } from './delay-queue.js';
 import { DrainState } from './drain.js';
 import { LoadMonitor } from './load-monitor.js';
 import { AnycastMetrics, registerAnycastMetrics } from './metrics.js';
-import type { RaceCurve } from './race-delay.js';
+import type { HostPort } from '../../src/config/fields.js';
+import type { RaceCurve, RaceMode, RedirectMode } from '../../src/config/schema.js';
+import { AnswerBudget, DEFAULT_ANSWER_BUDGET } from './answer-budget.js';
+import { RaceGroup } from './race-group.js';
 import { DEFAULT_RATE_LIMIT_OPTIONS, SourceRateLimiter } from './rate-limit.js';
-import { AnycastResponder, type RaceMode, type RedirectMode } from './responder.js';
+import { AnycastResponder } from './responder.js';
 import type { AlternateServers, RelayDirectory } from './single-responder.js';
 
 /** The part of RelayConfig (src/config/schema.ts) the anycast responder needs. */
@@ -46,6 +49,9 @@ export interface AnycastConfig {
   readonly race: RaceMode;
   readonly raceMaxDelay: number;
   readonly raceCurve: RaceCurve;
+  /** The PoP race group (`race-group`); undefined = off. */
+  readonly raceGroup: HostPort | undefined;
+  readonly raceStep: number;
   readonly anycastRate: number;
 }
 
@@ -72,7 +78,12 @@ export interface AnycastSetup {
   readonly limiter: SourceRateLimiter;
   readonly metrics: AnycastMetrics;
   readonly alternates: AlternateServers;
-  /** Stops the load sampling and drops pending answers; idempotent. */
+  readonly budget: AnswerBudget;
+  /** The PoP race group (undefined when off or no IPv4 unicast listen address). */
+  readonly group: RaceGroup | undefined;
+  /** Joins the race group (before the anycast listeners open); never rejects. */
+  start(): Promise<void>;
+  /** Stops the load sampling, leaves the race group and drops pending answers; idempotent. */
   close(): void;
 }
 
@@ -120,6 +131,26 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
   if (Object.keys(alternates).length === 0) {
     log.warn('no specific unicast --listen address: Allocates on the anycast address cannot be redirected');
   }
+  const budget = new AnswerBudget(DEFAULT_ANSWER_BUDGET);
+  const lanAddress = config.listen.find((a) => familyOf(a) === 4 && !isWildcard(a));
+  let responderRef: AnycastResponder | undefined;
+  const group =
+    config.raceGroup === undefined || lanAddress === undefined
+      ? undefined
+      : new RaceGroup(
+          { id: config.id, group: config.raceGroup.address, port: config.raceGroup.port, interfaceAddress: lanAddress },
+          {
+            clock: deps.clock,
+            log,
+            fleetKeys: () => deps.nonces.keys(),
+            state: () => ({ score: load.score(), draining: drain.isDraining }),
+            onClaim: (c) => responderRef?.peerClaimed(c.clientAddress, c.clientPort, c.transactionId),
+            timers: deps.timers,
+          },
+        );
+  if (config.raceGroup !== undefined && lanAddress === undefined) {
+    log.warn('no IPv4 unicast --listen address: no race group, every relay of the PoP may answer on the anycast address');
+  }
   const responder = new AnycastResponder(
     {
       realm: config.realm,
@@ -127,6 +158,7 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
       race: config.race,
       raceMaxDelayMs: config.raceMaxDelay,
       raceCurve: config.raceCurve,
+      raceStepMs: config.raceStep,
       relayId: config.id,
       alternates,
     },
@@ -138,13 +170,19 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
       load,
       drain,
       limiter,
+      budget,
       metrics,
+      group,
       directory: deps.directory,
       timers: deps.timers,
     },
   );
-  registerAnycastMetrics(deps.registry, { metrics, load, drain, pending: () => responder.pending });
-  drain.on('changed', (draining) => log.info({ draining }, draining ? 'draining: silent on the anycast address' : 'draining ended'));
+  responderRef = responder;
+  registerAnycastMetrics(deps.registry, { metrics, load, drain, pending: () => responder.pending, budget, group });
+  drain.on('changed', (draining) => {
+    log.info({ draining }, draining ? 'draining: silent on the anycast address' : 'draining ended');
+    group?.refresh();
+  });
   let closed = false;
   return {
     responder,
@@ -153,10 +191,16 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
     limiter,
     metrics,
     alternates,
+    budget,
+    group,
+    async start() {
+      await group?.start();
+    },
     close() {
       if (closed) return;
       closed = true;
       load.close();
+      group?.close();
       responder.close();
     },
   };

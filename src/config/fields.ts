@@ -84,6 +84,15 @@ export const hostPort = () =>
     return parsed;
   });
 
+/** `GROUP:PORT` with an IPv4 multicast GROUP (224.0.0.0/4), kept as text. */
+export const multicastGroup = () =>
+  z.string().refine((s) => {
+    const parsed = parseHostPort(s);
+    if (parsed === undefined || isIP(parsed.address) !== 4) return false;
+    const first = Number(parsed.address.split('.')[0]);
+    return first >= 224 && first <= 239;
+  }, 'must be GROUP:PORT with an IPv4 multicast GROUP (224.0.0.0-239.255.255.255), or off');
+
 export function parseHostPort(s: string): HostPort | undefined {
   const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]+):(\d{1,5})$/.exec(s);
   if (!match) return undefined;

@@ -4,8 +4,8 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { AnyturnError } from '../errors.js';
 import {
-  count, cidr, hexKey, hostPort, ipAddress, isWildcard, list, name, port, redisUrl, specificIpAddress, text, userPass,
-  type HostPort,
+  count, cidr, hexKey, hostPort, ipAddress, isWildcard, list, multicastGroup, name, parseHostPort, port, redisUrl,
+  specificIpAddress, text, userPass, type HostPort,
 } from './fields.js';
 import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
 import { loadConfig } from './load.js';
@@ -23,6 +23,8 @@ export type RaceMode = 'race' | 'single';
 export type RaceCurve = 'linear' | 'quadratic';
 
 export const DEFAULT_TLS_PORT = 5349;
+/** Administratively scoped (RFC 2365), link-local in practice: the race group messages carry TTL 1. */
+export const DEFAULT_RACE_GROUP = '239.255.34.78:34780';
 
 /** One `external-ip` entry, resolved: `public` is advertised in place of `private` (1:1 NAT, coturn's external-ip). */
 export interface ExternalIp {
@@ -78,6 +80,10 @@ export interface RelayConfig {
   /** Race delay at full load, ms. */
   raceMaxDelay: number;
   raceCurve: RaceCurve;
+  /** Multicast group of the PoP's race group (one answer per request on G); undefined = off. */
+  raceGroup: HostPort | undefined;
+  /** How much later each next-ranked relay of the race group answers, ms. */
+  raceStep: number;
   /** Unauthenticated answers per source address per second on anycast. */
   anycastRate: number;
   /** Kernel receive and send buffer of each UDP listener socket, bytes (capped by net.core.rmem_max/wmem_max). */
@@ -125,6 +131,8 @@ export const RELAY_FLAGS = {
   'link-capacity': { type: 'number', arg: 'N', help: 'link bytes/s for the load score (default 125000000)' },
   'race-max-delay': { type: 'number', arg: 'MS', help: 'race delay at full load (default 100)' },
   'race-curve': { type: 'string', arg: 'linear|quadratic', help: 'delay vs load (default linear)' },
+  'race-group': { type: 'string', arg: 'GROUP:PORT|off', help: `PoP race group, IPv4 multicast (default ${DEFAULT_RACE_GROUP})` },
+  'race-step': { type: 'number', arg: 'MS', help: 'delay between ranked answers in the race group (default 20)' },
   'anycast-rate': { type: 'number', arg: 'N', help: 'unauthenticated anycast answers per source per second (default 10)' },
   'udp-buffer': { type: 'number', arg: 'BYTES', help: 'UDP listener socket buffers (default 4194304; capped by net.core.rmem_max)' },
   'log-level': { type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (default info)` },
@@ -166,6 +174,8 @@ export const RelayFileSchema = z.strictObject({
   'link-capacity': count(1).default(125_000_000),
   'race-max-delay': count(0).default(100),
   'race-curve': z.enum(['linear', 'quadratic']).default('linear'),
+  'race-group': z.union([z.literal('off'), multicastGroup()]).default(DEFAULT_RACE_GROUP),
+  'race-step': count(1).default(20),
   'anycast-rate': z.number().positive().default(10),
   'udp-buffer': count(65536).default(4 * 1024 * 1024),
   'log-level': z.enum(LOG_LEVELS).default('info'),
@@ -322,6 +332,8 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     linkCapacity: c['link-capacity'],
     raceMaxDelay: c['race-max-delay'],
     raceCurve: c['race-curve'],
+    raceGroup: c['race-group'] === 'off' ? undefined : (parseHostPort(c['race-group']) as HostPort),
+    raceStep: c['race-step'],
     anycastRate: c['anycast-rate'],
     udpBuffer: c['udp-buffer'],
     logLevel: c['log-level'],
