@@ -2,9 +2,14 @@
  * The race group: the relays of one PoP LAN, talking to each other over IP multicast (TTL 1) so that exactly one
  * of them answers each request on the anycast address (issue: one answer per race).
  *
- *   Presence  every PRESENCE_MS and at once when this relay's load step, draining or full state changes: who is
- *             in the race and at which load step. A relay not heard for EXPIRE_MS is out. A relay heard for the
- *             first time gets our presence at once, so a (re)started relay knows its peers within a round trip.
+ *   Presence  every PRESENCE_MS and at once when this relay's draining or full state changes: who is in the
+ *             race and at which load step. A relay not heard for EXPIRE_MS is out. A relay heard for the first time
+ *             gets our presence at once, so a (re)started relay knows its peers within a round trip.
+ *
+ * Every relay must rank a request on the same numbers, or two of them both think they come first. So a change
+ * of state takes effect SWITCH_MS after the presence that announced it was sent (its sentAt), on the sender and on
+ * every receiver alike, by then all of them have it; and the load step moves only when the score leaves the
+ * current step by more than STEP_HYSTERESIS (the event-loop lag in the score is noisy).
  *   Claim     sent by the relay that answers a request: the peers drop their pending (later-ranked) answer to it.
  *
  * Messages are authenticated with a key derived from the fleet nonce key (race-wire.ts); anything else on the
@@ -21,6 +26,10 @@ import { LOAD_STEPS } from './single-responder.js';
 
 export const PRESENCE_MS = 200;
 export const EXPIRE_MS = 1_000;
+/** A state announced in a presence is used for ranking from sentAt + SWITCH_MS on. */
+export const SWITCH_MS = 20;
+/** How far (in load score) beyond its step the score must go before the advertised step follows. */
+export const STEP_HYSTERESIS = 0.02;
 
 export interface RaceGroupOptions {
   /** This relay's id (`--id`). */
@@ -56,9 +65,35 @@ export const RACE_GROUP_EVENTS = [
 ] as const;
 export type RaceGroupEvent = (typeof RACE_GROUP_EVENTS)[number];
 
-interface Member extends RaceCandidate {
-  eligible: boolean;
-  lastSeen: number;
+interface RaceState {
+  readonly loadStep: number;
+  readonly eligible: boolean;
+}
+
+/** A relay's announced state: `current`, then `next` from `nextAt` on (SWITCH_MS after it was sent). */
+class Member {
+  next: RaceState | undefined;
+  nextAt = 0;
+  constructor(
+    readonly id: string,
+    public current: RaceState,
+    public lastSeen: number,
+  ) {}
+
+  announce(state: RaceState, sentAt: number): void {
+    if (this.next !== undefined) this.current = this.next; // an earlier announcement is due by now
+    this.next = state;
+    this.nextAt = sentAt + SWITCH_MS;
+  }
+
+  /** The state to rank on at `now`. */
+  at(now: number): RaceState {
+    if (this.next !== undefined && now >= this.nextAt) {
+      this.current = this.next;
+      this.next = undefined;
+    }
+    return this.current;
+  }
 }
 
 export class RaceGroup {
@@ -71,15 +106,17 @@ export class RaceGroup {
   #timer: unknown;
   #keySource: Buffer | undefined;
   #keys: Buffer[] = [];
-  /** What this relay last told the group: its own entry in the ranking (everyone ranks on the same numbers). */
-  #self: Member;
+  /** What this relay told the group: its own entry in the ranking (everyone ranks on the same numbers). */
+  readonly #self: Member;
+  /** The last state announced (the hysteresis works from it). */
+  #announced: RaceState = { loadStep: 0, eligible: true };
   #closed = false;
 
   constructor(options: RaceGroupOptions, deps: RaceGroupDeps) {
     this.#opts = options;
     this.#deps = deps;
     this.#timers = deps.timers ?? systemTimers;
-    this.#self = { id: options.id, loadStep: 0, eligible: true, lastSeen: 0 };
+    this.#self = new Member(options.id, this.#announced, 0);
   }
 
   /** Joins the group; resolves false (and logs why) when it cannot, the relay then races alone. */
@@ -124,7 +161,19 @@ export class RaceGroup {
   rank(requestKey: string, allocate: boolean): number {
     if (this.#members.size === 0) return 0;
     this.#expire();
-    return raceRank(requestKey, this.#self, allocate ? this.#eligible() : this.#members.values());
+    const now = this.#deps.clock.now();
+    const self = this.#self.at(now);
+    const others: RaceCandidate[] = [];
+    for (const m of this.#members.values()) {
+      const state = m.at(now);
+      if (!allocate || state.eligible) others.push({ id: m.id, loadStep: state.loadStep });
+    }
+    return raceRank(requestKey, { id: this.#opts.id, loadStep: self.loadStep }, others);
+  }
+
+  /** This relay's load step as the group ranks it now (what it announced). */
+  get loadStep(): number {
+    return this.#self.at(this.#deps.clock.now()).loadStep;
   }
 
   /** Tells the peers that this relay answered the request. */
@@ -135,12 +184,9 @@ export class RaceGroup {
     this.#send(encodeClaim({ sender: this.#opts.id, sentAt: this.#deps.clock.now(), clientAddress, clientPort, transactionId }, key), 'claim-sent');
   }
 
-  /** Sends a presence now if this relay's race state changed since the last one. */
+  /** Sends a presence now if this relay's draining or full state changed since the last one. */
   refresh(): void {
-    const s = this.#deps.state();
-    const step = loadStepOf(s.score);
-    const eligible = !s.draining && step < LOAD_STEPS;
-    if (step !== this.#self.loadStep || eligible !== this.#self.eligible) this.#presence();
+    if (this.#state().eligible !== this.#announced.eligible) this.#presence();
   }
 
   /** Counters of the group's traffic (metrics). */
@@ -157,10 +203,6 @@ export class RaceGroup {
     this.#members.clear();
   }
 
-  *#eligible(): Iterable<Member> {
-    for (const m of this.#members.values()) if (m.eligible) yield m;
-  }
-
   #tick(): void {
     if (this.#closed) return;
     this.#presence();
@@ -168,14 +210,27 @@ export class RaceGroup {
     this.#timer = this.#timers.setTimeout(() => this.#tick(), PRESENCE_MS);
   }
 
+  /** This relay's state now: the load step with hysteresis around the announced one. */
+  #state(): RaceState & { draining: boolean; full: boolean } {
+    const s = this.#deps.state();
+    const score = s.score > 0 ? s.score : 0;
+    const was = this.#announced.loadStep;
+    const inside = score >= was / LOAD_STEPS - STEP_HYSTERESIS && score < (was + 1) / LOAD_STEPS + STEP_HYSTERESIS;
+    const loadStep = inside && was < LOAD_STEPS && score < 1 ? was : loadStepOf(score);
+    const full = loadStep >= LOAD_STEPS;
+    return { loadStep, eligible: !s.draining && !full, draining: s.draining, full };
+  }
+
   #presence(): void {
     const key = this.#key();
     if (this.#socket === undefined || key === undefined) return;
-    const s = this.#deps.state();
-    const step = loadStepOf(s.score);
-    const full = step >= LOAD_STEPS;
-    this.#self = { id: this.#opts.id, loadStep: step, eligible: !s.draining && !full, lastSeen: 0 };
-    const buf = encodePresence({ sender: this.#opts.id, sentAt: this.#deps.clock.now(), loadStep: step, draining: s.draining, full }, key);
+    const state = this.#state();
+    const sentAt = this.#deps.clock.now();
+    if (state.loadStep !== this.#announced.loadStep || state.eligible !== this.#announced.eligible) {
+      this.#announced = { loadStep: state.loadStep, eligible: state.eligible };
+      this.#self.announce(this.#announced, sentAt);
+    }
+    const buf = encodePresence({ sender: this.#opts.id, sentAt, loadStep: state.loadStep, draining: state.draining, full: state.full }, key);
     this.#send(buf, 'presence-sent');
   }
 
@@ -201,9 +256,16 @@ export class RaceGroup {
     if (m.sender === this.#opts.id) return; // our own, looped back
     if (m.type === RaceMessageType.Presence) {
       this.#bump('presence-received');
-      const known = this.#members.has(m.sender);
-      this.#members.set(m.sender, { id: m.sender, loadStep: m.loadStep, eligible: !m.draining && !m.full, lastSeen: now });
-      if (!known) this.#presence(); // a newcomer learns about us at once
+      const state: RaceState = { loadStep: m.loadStep, eligible: !m.draining && !m.full };
+      const member = this.#members.get(m.sender);
+      if (member === undefined) {
+        this.#members.set(m.sender, new Member(m.sender, state, now));
+        this.#presence(); // a newcomer learns about us at once
+        return;
+      }
+      member.lastSeen = now;
+      const known = member.next ?? member.current;
+      if (known.loadStep !== state.loadStep || known.eligible !== state.eligible) member.announce(state, m.sentAt);
       return;
     }
     this.#bump('claim-received');

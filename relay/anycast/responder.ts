@@ -52,13 +52,14 @@ import type { AnswerBudget } from './answer-budget.js';
 import { DelayQueue, type Timers } from './delay-queue.js';
 import type { LoadProvider } from './load-monitor.js';
 import type { AnswerKind, AnycastMetrics } from './metrics.js';
-import { raceDecision } from './race-delay.js';
+import { raceDecision, raceDelayMs } from './race-delay.js';
 import { raceKeyOf } from './race-rank.js';
 import type { SourceRateLimiter } from './rate-limit.js';
 import {
   alternateKey,
   fallbackRelay,
   flowKey,
+  LOAD_STEPS,
   singleResponder,
   type AlternateServers,
   type RelayDirectory,
@@ -90,6 +91,8 @@ export interface AnycastResponderOptions {
 /** What the responder needs of the race group (race-group.ts). */
 export interface RaceGroupView {
   readonly peers: number;
+  /** This relay's load step as the group ranks it (0..LOAD_STEPS). */
+  readonly loadStep: number;
   rank(requestKey: string, allocate: boolean): number;
   claim(clientAddress: string, clientPort: number, transactionId: Buffer): void;
   refresh(): void;
@@ -151,9 +154,12 @@ export class AnycastResponder {
     this.#opts = { ...options, alternates: { ...options.alternates } };
     this.#deps = deps;
     this.#metrics = deps.metrics;
+    // A due answer goes out after the I/O poll phase (setImmediate): a peer's claim that arrived while this
+    // process was busy is read first, even when the timer and the claim became ready in the same loop turn.
+    const afterIo = deps.timers === undefined ? (a: PendingAnswer) => setImmediate(() => this.#deliver(a)) : (a: PendingAnswer) => this.#deliver(a);
     this.#queue = new DelayQueue<PendingAnswer>(
       { capacity: options.maxPending ?? 4096 },
-      { clock: deps.clock, timers: deps.timers, deliver: (a) => this.#deliver(a) },
+      { clock: deps.clock, timers: deps.timers, deliver: afterIo },
     );
     deps.log.info(
       {
@@ -368,8 +374,11 @@ export class AnycastResponder {
     };
     const group = this.#deps.group;
     let delayMs = how.delayMs;
-    if (group !== undefined && this.#opts.race === 'race') {
+    if (group !== undefined && this.#opts.race === 'race' && group.peers > 0) {
+      // In the group the load delay comes from the announced load step, the same number the ranking uses: the
+      // answers of consecutive ranks are then at least one race step apart (a raw, noisy score could reorder them).
       group.refresh();
+      if (delayMs > 0) delayMs = raceDelayMs(group.loadStep / LOAD_STEPS, this.#opts.raceMaxDelayMs, this.#opts.raceCurve);
       delayMs += group.rank(key, how.allocate) * this.#opts.raceStepMs;
     }
     if (delayMs < IMMEDIATE_BELOW_MS) {

@@ -40,6 +40,24 @@ export interface AllocationResult {
   mode?: 'strict' | 'fast';
 }
 
+/** What allocateLikeJuice reports for one allocation through G. */
+export interface JuiceResult {
+  ok: boolean;
+  why?: string;
+  mode?: 'strict' | 'fast';
+  alternate?: string;
+  /** ms from the request that got the 300 to the 300. */
+  ms300?: number;
+  /** Answers seen per request (the one transaction id's three uses). */
+  answers: { challenge: number; redirect: number; allocate: number };
+  /** Copies of each request the client sent (retransmissions after 250, 500, 1000 ms without an answer). */
+  sends: { challenge: number; redirect: number; allocate: number };
+  /** Some request got more than one answer. */
+  multi: boolean;
+  /** Some request got more answers than the client sent copies of it: more than one relay answered. */
+  extraAnswers: boolean;
+}
+
 export interface FloodResult {
   sentPackets: number;
   sentBytes: number;
@@ -125,6 +143,15 @@ export class NsClient {
         ...opts,
       },
       120_000,
+    );
+    return reply.results;
+  }
+
+  /** `count` allocations through G the way libjuice makes them (anycast-client.mjs, allocateLikeJuice). */
+  async allocateLikeJuice(g: string, opts: { count: number; concurrency?: number; graceMs?: number }): Promise<JuiceResult[]> {
+    const reply = await this.call<{ results: JuiceResult[] }>(
+      { cmd: 'allocate-juice', server: { address: g, port: PORT }, username: USER, password: PASSWORD, ...opts },
+      180_000,
     );
     return reply.results;
   }

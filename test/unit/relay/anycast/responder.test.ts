@@ -619,6 +619,7 @@ interface StunPackage {
 /** A race group whose ranking the test sets, recording the claims the responder sends. */
 class FakeGroup implements RaceGroupView {
   peers = 2;
+  loadStep = 0;
   nextRank = 0;
   readonly claims: string[] = [];
   rank(): number {
