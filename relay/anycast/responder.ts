@@ -128,11 +128,15 @@ interface PendingAnswer {
   readonly unauthenticated: boolean;
   /** An answer to an Allocate: not sent if the relay started draining meanwhile. */
   readonly allocate: boolean;
+  /** The PoP saw this request before (the client retransmitted): first in line for the byte budget. */
+  readonly retransmission: boolean;
   canceled: boolean;
 }
 
 /** How long a claim that arrived before our own copy of the request is remembered, ms. */
 const CLAIM_MEMORY_MS = 100;
+/** Requests per generation of the seen-request sets (a retransmission comes within seconds). */
+const SEEN_GENERATION = 16_384;
 const MAX_REMEMBERED_CLAIMS = 4096;
 
 export class AnycastResponder {
@@ -145,6 +149,9 @@ export class AnycastResponder {
   readonly #pending = new Map<string, PendingAnswer>();
   /** Claims of peers for requests we had not seen yet: race key -> until when (ms). */
   readonly #claims = new Map<string, number>();
+  /** Race keys of the recent UDP requests on G, two generations (a retransmission finds its first copy here). */
+  #seen = new Set<string>();
+  #seenBefore = new Set<string>();
   #closed = false;
 
   constructor(options: AnycastResponderOptions, deps: AnycastResponderDeps) {
@@ -370,7 +377,7 @@ export class AnycastResponder {
     if (this.#pending.has(key)) return; // a retransmission while our answer to the first copy still waits
     const answer: PendingAnswer = {
       key, transport, data, clientAddress, clientPort, transactionId: msg.transactionId, kind,
-      unauthenticated: how.unauthenticated, allocate: how.allocate, canceled: false,
+      unauthenticated: how.unauthenticated, allocate: how.allocate, retransmission: this.#sawBefore(key), canceled: false,
     };
     const group = this.#deps.group;
     let delayMs = how.delayMs;
@@ -406,12 +413,23 @@ export class AnycastResponder {
         this.#metrics.count('dropped-rate-limit');
         return;
       }
-      if (!this.#deps.budget.trySpend(a.data.length)) {
+      if (!this.#deps.budget.trySpend(a.data.length, a.retransmission)) {
         this.#metrics.count('dropped-budget');
         return;
       }
     }
     this.#send(a.transport, a.data, a.clientAddress, a.clientPort, a.kind);
+  }
+
+  /** Whether `key` was seen in the last two generations of SEEN_GENERATION requests; remembers it. */
+  #sawBefore(key: string): boolean {
+    if (this.#seen.has(key) || this.#seenBefore.has(key)) return true;
+    if (this.#seen.size >= SEEN_GENERATION) {
+      this.#seenBefore = this.#seen;
+      this.#seen = new Set();
+    }
+    this.#seen.add(key);
+    return false;
   }
 
   #send(transport: ClientTransport, data: Buffer, clientAddress: string, clientPort: number, kind: AnswerKind): void {

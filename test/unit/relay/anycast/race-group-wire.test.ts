@@ -96,16 +96,24 @@ describe('race ranking', () => {
 });
 
 describe('answer budget', () => {
-  it('earns a share of the bytes heard, spends only what it holds, refunds per allocation, never above the burst', () => {
-    const b = new AnswerBudget({ burstBytes: 100, refundBytes: 30 });
+  it('earns earnRatio x its share of the bytes heard, spends only what it holds, refunds per allocation, never above the burst', () => {
+    const b = new AnswerBudget({ burstBytes: 100, refundBytes: 30, reserveBytes: 0, earnRatio: 0.5 });
     expect(b.trySpend(100)).toBe(true);
     expect(b.trySpend(1)).toBe(false);
-    b.earn(90, 3);
+    b.earn(180, 3);
     expect(b.balance).toBe(30);
     expect(b.trySpend(31)).toBe(false);
     b.refund();
     expect(b.balance).toBe(60);
     b.earn(1000, 1);
     expect(b.balance).toBe(100);
+  });
+
+  it('keeps the reserve for retransmissions', () => {
+    const b = new AnswerBudget({ burstBytes: 100, refundBytes: 0, reserveBytes: 40, earnRatio: 1 });
+    expect(b.trySpend(60)).toBe(true);
+    expect(b.trySpend(10)).toBe(false);
+    expect(b.trySpend(40, true)).toBe(true);
+    expect(b.balance).toBe(0);
   });
 });

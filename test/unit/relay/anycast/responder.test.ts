@@ -122,7 +122,7 @@ function setup(
       load: { score: () => load.value },
       drain,
       limiter,
-      budget: extra.budget ?? new AnswerBudget({ burstBytes: 1e9, refundBytes: 0 }),
+      budget: extra.budget ?? new AnswerBudget({ burstBytes: 1e9, refundBytes: 0, reserveBytes: 0, earnRatio: 1 }),
       metrics,
       group: extra.group,
       directory: extra.directory,
@@ -696,7 +696,7 @@ describe('AnycastResponder: one answer per race (race group)', () => {
 
 describe('AnycastResponder: byte budget of unauthenticated answers', () => {
   it('answers only what the requests paid for (plus the burst), at any source spread; 300s to valid MI are not budgeted', () => {
-    const budget = new AnswerBudget({ burstBytes: 200, refundBytes: 100 });
+    const budget = new AnswerBudget({ burstBytes: 200, refundBytes: 100, reserveBytes: 0, earnRatio: 1 });
     const { responder, udp, nonces, metrics } = setup({}, { budget, rate: { perSourceRate: 0, globalRate: 0 } });
     let bytesIn = 0;
     for (let i = 0; i < 2000; i++) {
@@ -714,9 +714,20 @@ describe('AnycastResponder: byte budget of unauthenticated answers', () => {
     expect(readErrorCode(udp.last())?.code).toBe(300);
   });
 
+  it('retransmissions come first: a copy seen before may spend the reserve that fresh requests may not', () => {
+    const budget = new AnswerBudget({ burstBytes: 100, refundBytes: 0, reserveBytes: 100, earnRatio: 1 });
+    const { responder, udp, metrics } = setup({}, { budget });
+    const req = request();
+    responder.handle(udp, req, CLIENT, 4); // first copy: only what lies above the reserve (nothing)
+    expect(udp.sent).toHaveLength(0);
+    expect(metrics.get('dropped-budget')).toBe(1);
+    responder.handle(udp, req, CLIENT, 4); // the client retransmits
+    expect(udp.sent).toHaveLength(1);
+  });
+
   it('a budget drop is still claimed: the other relays do not answer instead', () => {
     const group = new FakeGroup();
-    const budget = new AnswerBudget({ burstBytes: 0, refundBytes: 0 });
+    const budget = new AnswerBudget({ burstBytes: 0, refundBytes: 0, reserveBytes: 0, earnRatio: 1 });
     const { responder, udp, metrics } = setup({}, { group, budget });
     responder.handle(udp, request(), CLIENT, 3);
     expect(udp.sent).toHaveLength(0);
