@@ -2,14 +2,14 @@
  * Proof (issue 3): headless Chromium (Debian `chromium`, driven by playwright-core) inside a client namespace,
  * `iceServers: [{ urls: 'turn:G:3478' }]` and `iceTransportPolicy: 'relay'`: libwebrtc follows the 300, gathers
  * relay candidates on relays' unicast addresses, and two peer connections exchange data-channel messages through
- * them. Again with `?transport=tcp`. The page code is shared with the Firefox test (test/support/webrtc-exchange.ts).
+ * them. Again with `?transport=tcp`. The page code is shared with the Firefox test (test/lab/webrtc-exchange.ts).
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { relayOnlyExchange } from '../../support/webrtc-exchange.js';
+import { relayOnlyExchange } from '../../lab/webrtc-exchange.js';
 import { AnycastLab, PASSWORD, USER } from './anycast-lab.js';
 
 const CHROMIUM = '/usr/bin/chromium';

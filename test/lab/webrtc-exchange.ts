@@ -1,8 +1,9 @@
 /**
- * What the browser tests run inside the page (Chromium through playwright's `page.evaluate`, Firefox as the
- * source of a served page): two RTCPeerConnections in one page, relay-only ICE through one TURN URL, `messages`
- * data-channel messages from the first to the second. Self-contained on purpose: the browser gets this
- * function's source, so it may use nothing from outside its own body.
+ * What the browser tests run inside the page (Chromium through playwright's `page.evaluate`, in the anycast test
+ * and in test/interop/chromium-driver.mjs from dist/; Firefox as the source of a served page): two
+ * RTCPeerConnections in one page, relay-only ICE through one TURN URL, `messages` data-channel messages from the
+ * first to the second. Self-contained on purpose: the browser gets this function's source, so it may use nothing
+ * from outside its own body.
  */
 
 export interface ExchangeArgs {
@@ -18,12 +19,19 @@ export interface ExchangeResult {
   received: string[];
   /** Every non-empty ICE candidate line both peers gathered. */
   candidates: string[];
-  /** The first peer's local candidate of the pair that carried the data (from getStats). */
-  local?: { candidateType?: string; address?: string; relayProtocol?: string };
+  /** The first peer's local and remote candidates of the pair that carried the data (from getStats). */
+  local?: CandidateStats;
+  remote?: CandidateStats;
   /** icecandidateerror events and addIceCandidate failures. */
   errors: string[];
   /** Set when the exchange did not complete. */
   error?: string;
+}
+
+export interface CandidateStats {
+  candidateType?: string;
+  address?: string;
+  relayProtocol?: string;
 }
 
 export async function relayOnlyExchange(args: ExchangeArgs): Promise<ExchangeResult> {
@@ -82,13 +90,18 @@ export async function relayOnlyExchange(args: ExchangeArgs): Promise<ExchangeRes
         if (s.type === 'candidate-pair' && s.selected === true) pair = s;
       });
     }
-    const local = pair === undefined ? undefined : (stats.get(pair.localCandidateId as string) as Record<string, unknown> | undefined);
-    if (local !== undefined) {
-      result.local = {
-        candidateType: local.candidateType as string | undefined,
-        address: (local.address ?? local.ip) as string | undefined,
-        relayProtocol: local.relayProtocol as string | undefined,
+    const candidate = (id: unknown): CandidateStats | undefined => {
+      const c = stats.get(id as string) as Record<string, unknown> | undefined;
+      if (c === undefined) return undefined;
+      return {
+        candidateType: c.candidateType as string | undefined,
+        address: (c.address ?? c.ip) as string | undefined,
+        relayProtocol: c.relayProtocol as string | undefined,
       };
+    };
+    if (pair !== undefined) {
+      result.local = candidate(pair.localCandidateId);
+      result.remote = candidate(pair.remoteCandidateId);
     }
   } catch (err) {
     result.error = String(err);
