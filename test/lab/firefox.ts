@@ -38,6 +38,8 @@ const QUIET_PREFS: Prefs = {
   'browser.safebrowsing.downloads.enabled': false,
   'network.captive-portal-service.enabled': false,
   'network.connectivity-service.enabled': false,
+  // the page and the TURN server are IP literals: no name lookups leave the namespace
+  'network.dns.disabled': true,
   'network.dns.disablePrefetch': true,
   'network.prefetch-next': false,
   'network.proxy.type': 0,
