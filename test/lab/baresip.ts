@@ -3,15 +3,13 @@
  * Each instance gets its own config directory (config, accounts) in a temporary directory, removed by `stop()`.
  * Audio is real but needs no sound card: the `ausine` module is the source (a sine tone; it runs at 48 kHz
  * only, so the audio pipeline is set to 48 kHz) and `aubridge` with a device nobody reads is the player (a
- * sink). The UI is the `stdio` module on a pipe: `command('/callstat')` types a command, output is collected
- * line by line. Stopped by its PID (SIGTERM: baresip hangs up and frees its TURN allocations).
+ * sink). The UI is the `stdio` module on a pipe: `command('/hangup')` types a command; its stdout is collected
+ * line by line (LabProcess). Stopped by its PID (SIGTERM: baresip hangs up and frees its TURN allocations).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import type { ChildProcess } from 'node:child_process';
-import { spawnIn, stopChild, waitFor } from './netns.js';
+import { LabProcess } from './proc.js';
 
 export const BARESIP = '/usr/bin/baresip';
 export const BARESIP_MODULES = '/usr/lib/baresip/modules';
@@ -25,11 +23,13 @@ export interface BaresipOptions {
   address: string;
   /** The account line of the `accounts` file, e.g. `<sip:bob@10.0.2.2>;regint=0;answermode=auto`. */
   account: string;
-  /** Extra lines for the `config` file. */
-  config?: string[];
 }
 
-/** The `config` file: SIP on one address, Opus at 48 kHz from a sine source, TURN media NAT, stdio UI. */
+/**
+ * The `config` file: SIP on one address, Opus at 48 kHz (ausine: 2 channels) from a sine source, TURN media NAT
+ * (media through one allocation: RTP and RTCP multiplexed), RTP statistics printed when a call ends, stdio UI
+ * without the once-a-second status line.
+ */
 export function baresipConfig(opts: BaresipOptions): string {
   return [
     'poll_method epoll',
@@ -55,25 +55,16 @@ export function baresipConfig(opts: BaresipOptions): string {
     'module turn.so',
     'module_tmp account.so',
     'module_app menu.so',
-    ...(opts.config ?? []),
     '',
   ].join('\n');
 }
 
 export class Baresip {
-  readonly lines: string[] = [];
-  readonly #child: ChildProcess;
-
   private constructor(
     readonly options: BaresipOptions,
     readonly dir: string,
-  ) {
-    this.#child = spawnIn(options.ns, BARESIP, ['-f', dir, '-4'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    for (const stream of [this.#child.stdout!, this.#child.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => this.lines.push(line));
-    }
-    this.#child.stdin!.on('error', () => {});
-  }
+    readonly proc: LabProcess,
+  ) {}
 
   /** Writes the config dir and starts baresip; resolves once it says it is ready. */
   static async start(options: BaresipOptions): Promise<Baresip> {
@@ -81,9 +72,10 @@ export class Baresip {
     writeFileSync(join(dir, 'config'), baresipConfig(options));
     writeFileSync(join(dir, 'accounts'), `${options.account}\n`);
     writeFileSync(join(dir, 'contacts'), '');
-    const b = new Baresip(options, dir);
+    const proc = new LabProcess(`baresip ${options.name}`, options.ns, BARESIP, ['-f', dir, '-4'], { stdin: true });
+    const b = new Baresip(options, dir, proc);
     try {
-      await b.waitForLine('baresip is ready', /baresip is ready/, 15_000);
+      await b.waitForLine('ready', /baresip is ready/, 15_000);
     } catch (err) {
       await b.stop();
       throw err;
@@ -91,38 +83,29 @@ export class Baresip {
     return b;
   }
 
-  get pid(): number | undefined {
-    return this.#child.pid;
-  }
-
-  get exited(): boolean {
-    return this.#child.exitCode !== null || this.#child.signalCode !== null;
-  }
-
+  /** Everything it printed so far (for failure messages). */
   get output(): string {
-    return this.lines.join('\n');
+    return `${this.proc.lines.join('\n')}\n${this.proc.stderr}`;
   }
 
-  /** Types one UI command (e.g. `/dial sip:bob@10.0.2.2`, `/callstat`). */
+  /** Lines printed so far: a mark for `waitForLine(..., from)`. */
+  get lineCount(): number {
+    return this.proc.lines.length;
+  }
+
+  /** Types one UI command (e.g. `/dial sip:bob@10.0.2.2`, `/hangup`). */
   command(text: string): void {
-    this.#child.stdin!.write(`${text}\n`);
+    this.proc.write(`${text}\n`);
   }
 
   /** The first output line (from line `from` on) matching `pattern`. */
   waitForLine(what: string, pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpMatchArray> {
-    return waitFor(`baresip ${this.options.name}: ${what}`, () => {
-      for (let i = from; i < this.lines.length; i++) {
-        const m = pattern.exec(this.lines[i]);
-        if (m) return m;
-      }
-      if (this.exited) throw new Error(`baresip ${this.options.name} exited: ${this.output.slice(-2000)}`);
-      return undefined;
-    }, timeoutMs, 50);
+    return this.proc.waitForLine(what, pattern, timeoutMs, from);
   }
 
   /** SIGTERM by PID (baresip hangs up and deallocates; SIGKILL after 5 s), then removes the config dir. */
   async stop(): Promise<void> {
-    await stopChild(this.#child, 'SIGTERM');
+    await this.proc.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

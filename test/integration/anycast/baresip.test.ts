@@ -81,7 +81,7 @@ describe('anycast: baresip calls baresip with TURN through G', () => {
     expect(carried).toBeGreaterThanOrEqual(RTP_PACKETS);
 
     // hang up: each baresip prints its RTP statistics for the call
-    const mark = { alice: alice.lines.length, bob: bob.lines.length };
+    const mark = { alice: alice.lineCount, bob: bob.lineCount };
     alice.command('/hangup');
     for (const [phone, from] of [[alice, mark.alice], [bob, mark.bob]] as const) {
       await phone.waitForLine('call terminated', /Call with sip:\S+ terminated/, 15_000, from);
