@@ -2,9 +2,9 @@
  * Proof (issue 10): baresip (Debian `baresip`, SIP on libre) calls another baresip directly
  * (`sip:bob@<c2>`), both in client namespaces of the anycast lab, each with `medianat=turn` and
  * `stunserver=turn:G:3478` (UDP) and TURN REST credentials. libre's TURN client follows the 300 (its allocations
- * can only be made on a relay's unicast address: G answers nothing but 401/300), the call is established with
- * Opus (sine source, sink player: test/lab/baresip.ts), and RTP flows both ways through the two relayed
- * addresses, as the relays' peer counters and baresip's own RTP statistics show.
+ * can only be made on a relay's unicast address: G never allocates, it answers an Allocate with 401 or 300), the
+ * call is established with Opus (sine source, sink player: test/lab/baresip.ts), and RTP flows both ways through
+ * the two relayed addresses, as the relays' peer counters and baresip's own RTP statistics show.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
