@@ -319,6 +319,17 @@ export class AnycastLab {
     return r.text;
   }
 
+  /** One sample (`name{labels}`) summed over the relays (absent = 0). */
+  async metricTotal(sample: string): Promise<number> {
+    const values = await Promise.all(this.relays.map(async (_, i) => metricValue(await this.metrics(i), sample) ?? 0));
+    return values.reduce((a, b) => a + b, 0);
+  }
+
+  /** `anyturn_anycast_answers_total{kind}` summed over the relays (e.g. the 300s they sent on G). */
+  answersTotal(kind: string): Promise<number> {
+    return this.metricTotal(`anyturn_anycast_answers_total{kind="${kind}"}`);
+  }
+
   /** Adds `count` extra addresses 10.0.<k>.<first..> to client k's eth0 (the flood's sources). */
   async addClientAddresses(client: number, first: number, count: number): Promise<string[]> {
     const c = this.lab.clients[client];
