@@ -340,6 +340,18 @@ export class AnycastLab {
     return addresses;
   }
 
+  /**
+   * `count` spoofable source addresses for client k, from 10.200.0.0/18 (up to 16,382): a local route makes the
+   * whole range bindable in the client namespace (AnyIP) and the inet router routes it back to the client.
+   */
+  async addSpoofRange(client: number, count: number): Promise<string[]> {
+    if (count < 1 || count > 16_382) throw new Error('addSpoofRange: 1..16382 addresses');
+    const c = this.lab.clients[client];
+    await sh('ip', ['-n', c.ns, 'route', 'add', 'local', '10.200.0.0/18', 'dev', 'lo']);
+    await sh('ip', ['-n', this.lab.inet.ns, 'route', 'add', '10.200.0.0/18', 'via', c.address]);
+    return Array.from({ length: count }, (_, i) => `10.200.${(i + 1) >> 8}.${(i + 1) & 255}`);
+  }
+
   async stop(): Promise<void> {
     await Promise.allSettled(this.clients.map((c) => c.close()));
     await Promise.allSettled(this.relays.map((r) => r.proc.stop()));
