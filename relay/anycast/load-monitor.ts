@@ -71,6 +71,7 @@ export class LoadMonitor implements LoadProvider {
     this.#scoreOptions = {
       lagFullMs: options.lagFullMs ?? DEFAULT_LOAD_SCORE_OPTIONS.lagFullMs,
       lagCap: options.lagCap ?? DEFAULT_LOAD_SCORE_OPTIONS.lagCap,
+      lagFloorMs: options.lagFloorMs ?? DEFAULT_LOAD_SCORE_OPTIONS.lagFloorMs,
     };
     this.#intervalMs = Math.max(10, options.sampleIntervalMs ?? 250);
     this.#sources = deps.sources;

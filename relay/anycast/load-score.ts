@@ -5,7 +5,10 @@
  *
  *   allocations = allocations / capacity                     (0 when capacity is 0 = unlimited)
  *   bandwidth   = relayed bytes per second / link capacity    (0 when the link capacity is 0 = unknown)
- *   lag         = min(lagCap, event-loop lag / lagFullMs)     (lag alone never reaches 1 when lagCap < 1)
+ *   lag         = min(lagCap, max(0, event-loop lag - lagFloorMs) / lagFullMs)
+ *                                                            (lag alone never reaches 1 when lagCap < 1; lag below
+ *                                                            the floor is scheduler jitter, not load: ignoring it
+ *                                                            keeps the race ranking stable on a busy host)
  *   score       = max(allocations, bandwidth, lag), clamped to [0, 1]
  *
  * The maximum, not a weighted sum: a relay is as loaded as its most exhausted resource, and a score of 1
@@ -35,9 +38,11 @@ export interface LoadScoreOptions {
   lagFullMs: number;
   /** Highest value the lag component may take (default 0.9: lag alone delays the answer, never silences it). */
   lagCap: number;
+  /** Lag up to this many ms counts as none (default 20). */
+  lagFloorMs?: number;
 }
 
-export const DEFAULT_LOAD_SCORE_OPTIONS: Readonly<LoadScoreOptions> = Object.freeze({ lagFullMs: 100, lagCap: 0.9 });
+export const DEFAULT_LOAD_SCORE_OPTIONS: Readonly<Required<LoadScoreOptions>> = Object.freeze({ lagFullMs: 100, lagCap: 0.9, lagFloorMs: 20 });
 
 export interface LoadComponents {
   allocations: number;
@@ -57,7 +62,7 @@ export function loadComponents(
   return {
     allocations: ratio(inputs.allocations, inputs.capacity),
     bandwidth: ratio(inputs.relayedBytesPerSecond, inputs.linkCapacity),
-    lag: Math.min(clamp01(options.lagCap), ratio(inputs.eventLoopLagMs, options.lagFullMs)),
+    lag: Math.min(clamp01(options.lagCap), ratio(inputs.eventLoopLagMs - (options.lagFloorMs ?? 0), options.lagFullMs)),
   };
 }
 

@@ -11,7 +11,7 @@ describe('load score', () => {
   });
 
   it('is the maximum of the components', () => {
-    const inputs = { ...idle, allocations: 200, relayedBytesPerSecond: 500_000, eventLoopLagMs: 10 };
+    const inputs = { ...idle, allocations: 200, relayedBytesPerSecond: 500_000, eventLoopLagMs: 30 };
     expect(loadComponents(inputs)).toEqual({ allocations: 0.2, bandwidth: 0.5, lag: 0.1 });
     expect(loadScore(inputs)).toBeCloseTo(0.5);
   });
@@ -26,6 +26,12 @@ describe('load score', () => {
     expect(loadScore({ ...idle, eventLoopLagMs: 10_000 })).toBeCloseTo(0.9);
     expect(loadScore({ ...idle, eventLoopLagMs: 50 }, { lagFullMs: 50, lagCap: 1 })).toBe(1);
     expect(loadScore({ ...idle, eventLoopLagMs: 25 }, { lagFullMs: 50, lagCap: 1 })).toBeCloseTo(0.5);
+  });
+
+  it('ignores event-loop lag up to the floor (scheduler jitter, default 20 ms)', () => {
+    expect(loadScore({ ...idle, eventLoopLagMs: 20 })).toBe(0);
+    expect(loadScore({ ...idle, eventLoopLagMs: 25 })).toBeCloseTo(0.05);
+    expect(loadScore({ ...idle, eventLoopLagMs: 25 }, { lagFullMs: 100, lagCap: 0.9, lagFloorMs: 0 })).toBeCloseTo(0.25);
   });
 
   it('treats a zero limit as unlimited and bad inputs as 0', () => {
