@@ -69,6 +69,8 @@ async function registeredMetrics(): Promise<Map<string, Registered>> {
     load: { score: () => 0, components: () => ({ allocations: 0, bandwidth: 0, lag: 0 }) },
     drain: { isDraining: false },
     pending: () => 0,
+    budget: { balance: 0 },
+    group: { peers: 0, count: () => 0 },
   });
   await collect('anycast', anycast, out);
 

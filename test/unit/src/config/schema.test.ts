@@ -17,7 +17,7 @@ describe('relay config defaults', () => {
       relayIp: ['127.0.0.1'], minPort: 49152, maxPort: 65535, realm: 'anyturn', user: [], authSecret: [],
       capacity: 10000, metrics: undefined, pop: 'default', allowPeer: [], denyPeer: [], anycast: [],
       redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, maxBps: 0, linkCapacity: 125_000_000,
-      raceMaxDelay: 100, raceCurve: 'linear', anycastRate: 10, udpBuffer: 4194304, logLevel: 'info', software: 'anyturn',
+      raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, udpBuffer: 4194304, logLevel: 'info', software: 'anyturn',
       lifetimeMax: 3600, nonceTtl: 600,
     } satisfies Omit<RelayConfig, 'nonceKey' | 'id'>);
     expect(id).toBe(hostname().split('.')[0].replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'relay');
@@ -46,7 +46,7 @@ describe('relay flags', () => {
       '--allow-peer', '10.9.0.0/16', '--deny-peer', '192.0.2.7', '--anycast', '192.0.2.1', '--anycast', '2001:db8::1',
       '--redirect', 'fast', '--race', 'single', '--redis', 'redis://10.0.0.9:6379/0', '--user-quota', '5',
       '--max-bps', '100000', '--link-capacity', '1000000', '--race-max-delay', '80', '--race-curve', 'quadratic',
-      '--anycast-rate', '2.5', '--log-level', 'debug', '--software', '', '--lifetime-max', '1200',
+      '--race-group', '239.1.2.3:4000', '--race-step', '30', '--anycast-rate', '2.5', '--log-level', 'debug', '--software', '', '--lifetime-max', '1200',
       '--nonce-ttl', '30', '--nonce-key', '00112233445566778899aabbccddeeff',
     ]);
     expect(c).toMatchObject({
@@ -56,7 +56,8 @@ describe('relay flags', () => {
       capacity: 1000, metrics: { address: '::1', port: 9100 }, id: 'relay-1', pop: 'fra1',
       allowPeer: ['10.9.0.0/16'], denyPeer: ['192.0.2.7/32'], anycast: ['192.0.2.1', '2001:db8::1'],
       redirect: 'fast', race: 'single', redis: 'redis://10.0.0.9:6379/0', userQuota: 5, maxBps: 100000,
-      linkCapacity: 1_000_000, raceMaxDelay: 80, raceCurve: 'quadratic', anycastRate: 2.5, logLevel: 'debug',
+      linkCapacity: 1_000_000, raceMaxDelay: 80, raceCurve: 'quadratic', raceGroup: { address: '239.1.2.3', port: 4000 },
+      raceStep: 30, anycastRate: 2.5, logLevel: 'debug',
       software: '', lifetimeMax: 1200, nonceTtl: 30,
     });
     expect(c.nonceKey.toString('hex')).toBe('00112233445566778899aabbccddeeff');
@@ -127,6 +128,9 @@ describe('relay flags', () => {
     expect(invalid(['--redirect', 'slow'])).toBe("redirect: must be one of strict, fast, got 'slow'");
     expect(invalid(['--race', 'x'])).toBe("race: must be one of race, single, got 'x'");
     expect(invalid(['--race-curve', 'cubic'])).toBe("race-curve: must be one of linear, quadratic, got 'cubic'");
+    expect(invalid(['--race-group', '10.0.0.1:4000'])).toMatch(/^race-group: .*multicast/);
+    expect(invalid(['--race-step', '0'])).toMatch(/^race-step: /);
+    expect(loadRelayConfig(['--race-group', 'off']).raceGroup).toBeUndefined();
     expect(invalid(['--log-level', 'loud'])).toMatch(/^log-level: must be one of fatal, error, warn, info/);
     expect(invalid(['--capacity', '0'])).toBe('capacity: must be >= 1, got 0');
     expect(invalid(['--user-quota', '-1'])).toBe('user-quota: must be >= 0, got -1');
