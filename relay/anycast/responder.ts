@@ -49,7 +49,7 @@ import { Refusal, tryLongTermAuth } from '../turn/auth-check.js';
 import type { ClientTransport } from '../turn/client-transport.js';
 import { familyOf } from '../turn/five-tuple.js';
 import type { AnswerBudget } from './answer-budget.js';
-import { DelayQueue, type Timers } from './delay-queue.js';
+import { DelayQueue, systemTimers, type Timers } from './delay-queue.js';
 import type { LoadProvider } from './load-monitor.js';
 import type { AnswerKind, AnycastMetrics } from './metrics.js';
 import { raceDecision, raceDelayMs } from './race-delay.js';
@@ -163,10 +163,10 @@ export class AnycastResponder {
     this.#metrics = deps.metrics;
     // A due answer goes out after the I/O poll phase (setImmediate): a peer's claim that arrived while this
     // process was busy is read first, even when the timer and the claim became ready in the same loop turn.
-    const afterIo = deps.timers === undefined ? (a: PendingAnswer) => setImmediate(() => this.#deliver(a)) : (a: PendingAnswer) => this.#deliver(a);
+    const timers = deps.timers ?? systemTimers;
     this.#queue = new DelayQueue<PendingAnswer>(
       { capacity: options.maxPending ?? 4096 },
-      { clock: deps.clock, timers: deps.timers, deliver: afterIo },
+      { clock: deps.clock, timers, deliver: (a) => timers.defer(() => this.#deliver(a)) },
     );
     deps.log.info(
       {
