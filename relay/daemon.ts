@@ -8,6 +8,7 @@
  *   ClusterStore (--redis; in memory otherwise) <-> ClusterSync (relay/cluster-sync.ts): heartbeat, REST secrets,
  *   fleet nonce key, relayed-address claims; ClusterRelayDirectory -> anycast responder
  *
+ * Start-up checks (startup-checks.ts) refuse a config that cannot work on this host before anything is bound.
  * Start-up is all or nothing: when one listener cannot bind, everything already started is closed again and the
  * ATN_ERR_LISTEN_BIND error (naming the address) is thrown.
  */
@@ -29,6 +30,7 @@ import { UdpListener } from './listen/udp.js';
 import { RelayMetrics } from './metrics.js';
 import { registerRelayInfoMetrics } from './relay-info-metrics.js';
 import { makeTestUser, type TestUser } from './startup-banner.js';
+import { checkHost, configWarnings } from './startup-checks.js';
 import { familyOf } from './turn/five-tuple.js';
 import { TurnServer } from './turn/turn-server.js';
 import type { TurnOptions } from './turn/turn-options.js';
@@ -106,6 +108,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   const log = deps.log;
   const clock = deps.clock ?? systemClock;
   const startedAt = clock.now();
+  await checkHost(config); // ATN_ERR_CONFIG_INVALID before anything is bound
+  for (const warning of configWarnings(config)) log.warn({ event: 'config-warning' }, warning);
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
