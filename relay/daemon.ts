@@ -78,6 +78,8 @@ export function turnOptionsFrom(config: RelayConfig, allowPeers: readonly string
     maxPort: config.maxPort,
     capacity: config.capacity,
     userQuota: config.userQuota,
+    maxChannelsPerAllocation: config.channelQuota,
+    userChannelQuota: config.userChannelQuota,
     maxBytesPerSecond: config.maxBps,
     maxLifetimeSeconds: config.lifetimeMax,
     defaultLifetimeSeconds: Math.min(600, config.lifetimeMax),
@@ -200,7 +202,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
 
   const sync = new ClusterSync(
     {
-      id: config.id, pop: config.pop, capacity: config.capacity, linkCapacity: config.linkCapacity,
+      id: config.id, pop: config.pop, capacity: config.capacity, linkCapacity: config.linkCapacity, memoryBudget: config.memoryBudget,
       authSecrets: config.authSecret, fleetNonceKey: config.nonceKeyGiven !== true && store.kind === 'redis',
     },
     {

@@ -72,6 +72,12 @@ export interface RelayConfig {
   redis: string | undefined;
   /** Max allocations per username; 0 = unlimited. */
   userQuota: number;
+  /** Max channel bindings per allocation (508 beyond). */
+  channelQuota: number;
+  /** Max channel bindings per username over all its allocations; 0 = unlimited (508 beyond). */
+  userChannelQuota: number;
+  /** RSS budget in bytes for the load score's memory component; 0 = only the V8 heap limit counts. */
+  memoryBudget: number;
   /** Per-allocation bandwidth cap, bytes/s; 0 = none. */
   maxBps: number;
   /** Bytes/s the relay's link carries (load score). */
@@ -122,6 +128,9 @@ export const RELAY_FLAGS = {
   race: { type: 'string', arg: 'race|single', help: 'every relay races (race) or one is chosen by hashing (single)' },
   redis: { type: 'string', arg: 'URL', help: 'cluster store (default: embedded, no Redis)' },
   'user-quota': { type: 'number', arg: 'N', help: 'allocations per username (default 0 = unlimited)' },
+  'channel-quota': { type: 'number', arg: 'N', help: 'channel bindings per allocation (default 1000)' },
+  'user-channel-quota': { type: 'number', arg: 'N', help: 'channel bindings per username (default 0 = unlimited)' },
+  'memory-budget': { type: 'number', arg: 'BYTES', help: 'RSS the load score counts as full (default 0 = V8 heap limit only)' },
   'max-bps': { type: 'number', arg: 'N', help: 'bandwidth cap per allocation, bytes/s (default 0 = none)' },
   'link-capacity': { type: 'number', arg: 'N', help: 'link bytes/s for the load score (default 125000000)' },
   'race-max-delay': { type: 'number', arg: 'MS', help: 'race delay at full load (default 100)' },
@@ -163,6 +172,9 @@ export const RelayFileSchema = z.strictObject({
   race: z.enum(['race', 'single']).default('race'),
   redis: redisUrl().optional(),
   'user-quota': count(0).default(0),
+  'channel-quota': count(1).default(1000),
+  'user-channel-quota': count(0).default(0),
+  'memory-budget': count(0).default(0),
   'max-bps': count(0).default(0),
   'link-capacity': count(1).default(125_000_000),
   'race-max-delay': count(0).default(100),
@@ -361,6 +373,9 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     race: c.race,
     redis: c.redis,
     userQuota: c['user-quota'],
+    channelQuota: c['channel-quota'],
+    userChannelQuota: c['user-channel-quota'],
+    memoryBudget: c['memory-budget'],
     maxBps: c['max-bps'],
     linkCapacity: c['link-capacity'],
     raceMaxDelay: c['race-max-delay'],

@@ -17,7 +17,7 @@ describe('relay config defaults', () => {
       listen: ['127.0.0.1'], port: 3478, tcp: true, tlsPort: undefined, tlsCert: undefined, tlsKey: undefined,
       relayIp: ['127.0.0.1'], minPort: 49152, maxPort: 65535, realm: 'anyturn', user: [], authSecret: [],
       capacity: 10000, metrics: undefined, pop: 'default', allowPeer: [], denyPeer: [], anycast: [],
-      redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, maxBps: 0, linkCapacity: 125_000_000,
+      redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, channelQuota: 1000, userChannelQuota: 0, memoryBudget: 0, maxBps: 0, linkCapacity: 125_000_000,
       raceMaxDelay: 100, raceCurve: 'linear', anycastRate: 10, udpBuffer: 4194304, logLevel: 'info', software: 'anyturn',
       lifetimeMax: 3600, nonceTtl: 600,
     } satisfies Omit<RelayConfig, 'nonceKey' | 'id'>);
