@@ -23,6 +23,8 @@ import { createAnycast, type AnycastSetup } from './anycast/setup.js';
 import { ClusterRelayDirectory, ClusterSync, unicastAddresses } from './cluster-sync.js';
 import { HttpServer, type ListenerStatus, type RelayStatus } from './http/server.js';
 import { clusterView } from './http/status-page.js';
+import { CONTROL_PLANE_FDS, fdBudget } from './listen/fd-limit.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, StreamGuard } from './listen/stream-guard.js';
 import { StreamMetrics } from './listen/stream-metrics.js';
 import { TcpListener } from './listen/tcp.js';
 import { TlsListener } from './listen/tls.js';
@@ -116,7 +118,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = new RelayMetrics(registry);
-  const streamMetrics = new StreamMetrics(registry);
+  const streamGuard = createStreamGuard(config, log);
+  const streamMetrics = new StreamMetrics(registry, () => streamGuard.bufferedBytes);
 
   const stores: CredentialStore[] = [];
   let testUser: TestUser | undefined;
@@ -227,7 +230,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   };
 
   try {
-    createListeners(config, listeners, { turn, log, metrics, streamMetrics });
+    createListeners(config, listeners, { turn, log, metrics, streamMetrics, streamGuard });
     for (const listener of listeners) await listener.listen();
     await sync.start();
     await http?.listen();
@@ -251,13 +254,36 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   };
 }
 
+/**
+ * The limits and deadlines all TCP/TLS connections share (relay/listen/stream-guard.ts). The connection total
+ * defaults to what the fd limit leaves after one relayed socket per allocation and the control plane.
+ */
+function createStreamGuard(config: RelayConfig, log: Logger): StreamGuard {
+  const budget = fdBudget(config.capacity);
+  const maxConnections = config.streamMaxConnections > 0 ? config.streamMaxConnections : budget.streamConnections;
+  if (budget.short) {
+    log.warn(
+      { event: 'config-warning', noFile: budget.noFile, capacity: config.capacity },
+      `RLIMIT_NOFILE ${budget.noFile} cannot hold capacity ${config.capacity} relayed sockets + ${CONTROL_PLANE_FDS} for the control plane + TCP/TLS connections: raise it (systemd LimitNOFILE=) or lower capacity`,
+    );
+  }
+  log.info({ maxConnections, noFile: budget.noFile, maxPerSource: config.streamMaxPerSource }, 'TCP/TLS connection limits');
+  return new StreamGuard({
+    maxConnections,
+    maxPerSource: config.streamMaxPerSource,
+    maxBufferedBytes: config.streamBufferBudget,
+    requestTimeoutMs: config.streamRequestTimeout,
+    idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
+  });
+}
+
 /** One UDP (+ TCP, + TLS) listener per --listen address (unicast role) and per --anycast address (anycast role). */
 function createListeners(
   config: RelayConfig,
   into: Listener[],
-  deps: { turn: TurnServer; log: Logger; metrics: RelayMetrics; streamMetrics: StreamMetrics },
+  deps: { turn: TurnServer; log: Logger; metrics: RelayMetrics; streamMetrics: StreamMetrics; streamGuard: StreamGuard },
 ): void {
-  const { turn, log, metrics, streamMetrics } = deps;
+  const { turn, log, metrics, streamMetrics, streamGuard: guard } = deps;
   const streamDeps = { sink: turn, log, metrics, streamMetrics };
   const addresses = [
     ...config.listen.map((address) => ({ address, role: 'unicast' as const })),
@@ -268,9 +294,9 @@ function createListeners(
       { address, port: config.port, role, receiveBufferSize: config.udpBuffer, sendBufferSize: config.udpBuffer },
       { server: turn, log },
     ));
-    if (config.tcp) into.push(new TcpListener({ address, port: config.port, role }, streamDeps));
+    if (config.tcp) into.push(new TcpListener({ address, port: config.port, role, guard }, streamDeps));
     if (config.tlsPort !== undefined && config.tlsCert !== undefined && config.tlsKey !== undefined) {
-      const tls = { address, port: config.tlsPort, role, certFile: config.tlsCert, keyFile: config.tlsKey };
+      const tls = { address, port: config.tlsPort, role, certFile: config.tlsCert, keyFile: config.tlsKey, guard };
       into.push(new TlsListener(tls, streamDeps));
     }
   }

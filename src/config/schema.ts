@@ -89,6 +89,14 @@ export interface RelayConfig {
   anycastRate: number;
   /** Kernel receive and send buffer of each UDP listener socket, bytes (capped by net.core.rmem_max/wmem_max). */
   udpBuffer: number;
+  /** TCP/TLS connections in all; 0 = derived from RLIMIT_NOFILE and capacity (relay/listen/fd-limit.ts). */
+  streamMaxConnections: number;
+  /** TCP/TLS connections from one source address (IPv6: one /64). */
+  streamMaxPerSource: number;
+  /** Bytes of partial messages all TCP/TLS connections may hold together. */
+  streamBufferBudget: number;
+  /** ms: the first complete message after connecting, and each message after its first byte. */
+  streamRequestTimeout: number;
   logLevel: LogLevel;
   /** SOFTWARE attribute text; empty = no SOFTWARE attribute. */
   software: string;
@@ -137,6 +145,10 @@ export const RELAY_FLAGS = {
   'race-curve': { type: 'string', arg: 'linear|quadratic', help: 'delay vs load (default linear)' },
   'anycast-rate': { type: 'number', arg: 'N', help: 'unauthenticated anycast answers per source per second (default 10)' },
   'udp-buffer': { type: 'number', arg: 'BYTES', help: 'UDP listener socket buffers (default 4194304; capped by net.core.rmem_max)' },
+  'stream-max-connections': { type: 'number', arg: 'N', help: 'TCP/TLS connections in all (default 0 = from the fd limit)' },
+  'stream-max-per-source': { type: 'number', arg: 'N', help: 'TCP/TLS connections per source IP or IPv6 /64 (default 256)' },
+  'stream-buffer-budget': { type: 'number', arg: 'BYTES', help: 'partial-message bytes all TCP/TLS connections hold (default 67108864)' },
+  'stream-request-timeout': { type: 'number', arg: 'MS', help: 'first request and each message complete within (default 10000)' },
   'log-level': { type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (default info)` },
   software: { type: 'string', arg: 'TEXT', help: 'SOFTWARE attribute (default anyturn; empty = none)' },
   'lifetime-max': { type: 'number', arg: 'SECONDS', help: 'longest allocation lifetime (default 3600)' },
@@ -181,6 +193,10 @@ export const RelayFileSchema = z.strictObject({
   'race-curve': z.enum(['linear', 'quadratic']).default('linear'),
   'anycast-rate': z.number().positive().default(10),
   'udp-buffer': count(65536).default(4 * 1024 * 1024),
+  'stream-max-connections': count(0).default(0),
+  'stream-max-per-source': count(1).default(256),
+  'stream-buffer-budget': count(65_540).default(64 * 1024 * 1024),
+  'stream-request-timeout': count(100).default(10_000),
   'log-level': z.enum(LOG_LEVELS).default('info'),
   software: z.string().max(127).default('anyturn'),
   'lifetime-max': count(1).default(3600),
@@ -382,6 +398,10 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     raceCurve: c['race-curve'],
     anycastRate: c['anycast-rate'],
     udpBuffer: c['udp-buffer'],
+    streamMaxConnections: c['stream-max-connections'],
+    streamMaxPerSource: c['stream-max-per-source'],
+    streamBufferBudget: c['stream-buffer-budget'],
+    streamRequestTimeout: c['stream-request-timeout'],
     logLevel: c['log-level'],
     software: c.software,
     lifetimeMax: c['lifetime-max'],
