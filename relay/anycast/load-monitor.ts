@@ -80,6 +80,8 @@ export class LoadMonitor implements LoadProvider {
   #bandwidth = 0;
   #lagComponent = 0;
   #memoryComponent = 0;
+  /** The lowest V8 heap use seen: what the process needs with no state (garbage only ever adds to a sample). */
+  #heapBaseline = Number.POSITIVE_INFINITY;
   #timer: unknown;
   #closed = false;
 
@@ -147,8 +149,19 @@ export class LoadMonitor implements LoadProvider {
     this.#lastSent = bytes.sent;
   }
 
+  /**
+   * The heap counts from the lowest use seen (state grown since an empty relay) against the room left up to the
+   * limit, so an idle relay scores ~0 whatever the machine's heap limit; RSS counts whole against the budget.
+   */
   #sampleMemory(): void {
-    this.#memoryComponent = memoryComponent({ ...this.#memory(), budgetBytes: this.#memoryBudget });
+    const m = this.#memory();
+    this.#heapBaseline = Math.min(this.#heapBaseline, m.heapUsedBytes);
+    this.#memoryComponent = memoryComponent({
+      heapUsedBytes: m.heapUsedBytes - this.#heapBaseline,
+      heapLimitBytes: m.heapLimitBytes - this.#heapBaseline,
+      rssBytes: m.rssBytes,
+      budgetBytes: this.#memoryBudget,
+    });
   }
 
   components(): LoadComponents {

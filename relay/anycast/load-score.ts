@@ -6,7 +6,8 @@
  *   allocations = allocations / capacity                     (0 when capacity is 0 = unlimited)
  *   bandwidth   = relayed bytes per second / link capacity    (0 when the link capacity is 0 = unknown)
  *   lag         = min(lagCap, event-loop lag / lagFullMs)     (lag alone never reaches 1 when lagCap < 1)
- *   memory      = max(V8 heap used / V8 heap limit, RSS / memory budget)   (each 0 when its limit is 0 = unknown)
+ *   memory      = max(V8 heap used / V8 heap limit, RSS / memory budget)   (each 0 when its limit is 0 = unknown;
+ *                 load-monitor.ts counts the heap from the lowest use seen, i.e. the state grown since start)
  *   score       = max(allocations, bandwidth, lag, memory), clamped to [0, 1]
  *
  * The maximum, not a weighted sum: a relay is as loaded as its most exhausted resource, and a score of 1

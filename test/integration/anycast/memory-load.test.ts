@@ -1,10 +1,11 @@
 /**
  * Memory enters the load score (issue 11 item 2): a relay whose resident memory is over `--memory-budget` scores 1
  * (`full`) and stays silent for Allocates on G, so the race goes to the others; with the default budget (the V8
- * heap limit only) the same process scores well below 1 and answers. In-process daemon, G = 127.0.0.2 on loopback.
+ * heap limit only) the same process scores well below 1 and answers, and state held in its heap raises the score. In-process daemon, G = 127.0.0.2 on loopback.
  */
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import { getHeapStatistics } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadRelayConfig } from '../../../src/config/schema.js';
 import { isAnyturnError } from '../../../src/errors.js';
@@ -81,8 +82,15 @@ describe('memory in the load score', () => {
     relay = normal.relay;
     text = await relay.registry.metrics();
     const memory = metric(text, 'anyturn_load_component{component="memory"}');
-    expect(memory).toBeGreaterThan(0);
+    expect(memory).toBeGreaterThanOrEqual(0);
     expect(memory).toBeLessThan(0.5);
+    // State held in the heap (this relay runs in the test's process): 100 MB more raises the component.
+    const state = new Array<number>(12_500_000).fill(1.5);
+    await waitFor('the heap growth sampled', async () => {
+      const now = metric(await relay!.registry.metrics(), 'anyturn_load_component{component="memory"}');
+      return now - memory > 100e6 / getHeapStatistics().heap_size_limit / 2 || undefined;
+    }, 10_000, 50);
+    expect(state.length).toBe(12_500_000);
     const served = await sendAllocates(normal.port, 3);
     try {
       await waitFor('3 answers from G', () => served.answered() === 3 || undefined, 10_000, 20);

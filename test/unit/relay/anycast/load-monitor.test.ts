@@ -19,7 +19,7 @@ describe('LoadMonitor', () => {
     const lag = new FakeLag();
     let allocations = 0;
     const bytes = { received: 0, sent: 0 };
-    const memory = { heapUsedBytes: 0, heapLimitBytes: 1000e6, rssBytes: 0 };
+    const memory = { heapUsedBytes: 50e6, heapLimitBytes: 1050e6, rssBytes: 0 }; // 50 MB: an empty relay's heap
     const m = new LoadMonitor(
       { capacity: 1000, linkCapacity: 1_000_000, memoryBudget: 500e6, sampleIntervalMs: 100, lagFullMs: 100, lagCap: 0.9 },
       { sources: { allocations: () => allocations, relayedBytes: () => bytes, memory: () => memory }, clock: time, timers: time, lag },
@@ -37,14 +37,20 @@ describe('LoadMonitor', () => {
     expect(m.components()).toEqual({ allocations: 0.25, bandwidth: 0, lag: 0.3, memory: 0 });
     // A relay bloated by state: RSS against --memory-budget, the heap against V8's limit, read at each sample.
     memory.rssBytes = 350e6;
-    memory.heapUsedBytes = 200e6;
+    memory.heapUsedBytes = 250e6;
     expect(m.components().memory).toBe(0);
     time.advance(100);
     expect(m.components().memory).toBeCloseTo(0.7);
     expect(m.score()).toBeCloseTo(0.7);
     memory.rssBytes = 0;
     time.advance(100);
-    expect(m.components().memory).toBeCloseTo(0.2);
+    expect(m.components().memory).toBeCloseTo(0.2); // (250 - 50) / (1050 - 50): the heap grown since start
+    memory.heapUsedBytes = 30e6; // a GC found less than the first sample: the baseline follows
+    time.advance(100);
+    expect(m.components().memory).toBe(0);
+    memory.heapUsedBytes = 132e6;
+    time.advance(100);
+    expect(m.components().memory).toBeCloseTo(0.1);
     allocations = 1000;
     expect(m.score()).toBe(1);
     m.close();
@@ -61,8 +67,10 @@ describe('LoadMonitor', () => {
     const own = processMemory();
     expect(own.heapLimitBytes).toBeGreaterThan(own.heapUsedBytes);
     expect(own.rssBytes).toBeGreaterThan(own.heapUsedBytes / 2);
-    expect(m.components().memory).toBeGreaterThan(0);
-    expect(m.components().memory).toBeLessThan(1);
+    expect(m.components().memory).toBe(0); // the first sample is the baseline
+    m.sample();
+    expect(m.components().memory).toBeGreaterThanOrEqual(0);
+    expect(m.components().memory).toBeLessThan(0.5);
     m.close();
   });
 
