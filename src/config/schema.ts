@@ -10,6 +10,7 @@ import {
 } from './fields.js';
 import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
 import { loadConfig } from './load.js';
+import { checkStartable } from './startable.js';
 
 /**
  * The relay's one configuration schema (`anyturn relay`). YAML keys are exactly the
@@ -280,8 +281,18 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
     if (listen.includes(g)) issue(['anycast', i], `${g} is also a listen address`);
   });
   checkExternalIp(c, issue);
-  checkRelayPorts(c, issue);
-  checkAnycast(c, issue);
+  checkStartable({
+    listen: Array.isArray(c.listen) ? c.listen : [],
+    relayIp: c['relay-ip'],
+    port: c.port,
+    minPort: c['min-port'],
+    maxPort: c['max-port'],
+    anycast: c.anycast ?? [],
+    race: c.race,
+    redis: c.redis !== undefined,
+    nonceKey: c['nonce-key'] !== undefined,
+    mappedPrivates: new Set(resolveExternalIp(c).map((e) => e.private).filter((ip): ip is string => ip !== undefined)),
+  }, issue);
   const seen = new Set<string>();
   (c.user ?? []).forEach((u, i) => {
     if (u && typeof u === 'object') {
@@ -318,45 +329,6 @@ function checkExternalIp(c: RelayFile, issue: (path: (string | number)[], messag
     const k = byPublic.get(pub);
     if (k !== undefined) issue(path, `${pub} is already advertised by external-ip[${k}]`);
     else byPublic.set(pub, i);
-  });
-}
-
-/**
- * The relay port range must leave a port to relay on: `min-port = max-port = port` on a relay-ip that a UDP
- * listener holds would start and then answer every Allocate with 508.
- */
-function checkRelayPorts(c: RelayFile, issue: (path: (string | number)[], message: string) => void): void {
-  if (c['min-port'] !== c['max-port'] || c['min-port'] !== c.port) return;
-  const listen = Array.isArray(c.listen) ? c.listen : [];
-  const relayIp = c['relay-ip'] ?? listen;
-  const held = relayIp.find((ip) => listen.includes(ip) || listen.some((l) => isWildcard(l) && isIP(l) === isIP(ip)));
-  if (held !== undefined) {
-    issue(['min-port'], `the relay port range ${c['min-port']}-${c['max-port']} is only the listener port, which the UDP listener holds on ${held}: no port is left to relay on`);
-  }
-}
-
-/**
- * With anycast, every relay behind G must accept the others' nonces and redirect clients to an address they can
- * reach; `race: single` needs the PoP's relay registry. Each of these otherwise starts and then fails every client.
- */
-function checkAnycast(c: RelayFile, issue: (path: (string | number)[], message: string) => void): void {
-  if (c.race === 'single' && c.redis === undefined) {
-    issue(['race'], 'single needs redis (the PoP\'s relay registry chooses the one relay); without it every relay answers');
-  }
-  const anycast = c.anycast ?? [];
-  if (anycast.length === 0) return;
-  if (c['nonce-key'] === undefined && c.redis === undefined) {
-    issue(['nonce-key'], 'is required with anycast unless redis is given: every relay behind G must accept the nonces the others issue (the same key on every relay, e.g. `openssl rand -hex 32`)');
-  }
-  const listen = Array.isArray(c.listen) ? c.listen : [];
-  const mapped = new Set(resolveExternalIp(c).map((e) => e.private));
-  const gOutsideLoopback = anycast.some((g) => isIP(g) !== 0 && !isLoopback(g));
-  listen.forEach((ip, i) => {
-    if (isWildcard(ip)) {
-      issue(['listen', i], `${ip} cannot be used with anycast: G must be answered by the anycast listener and 300 redirects need this relay's own address`);
-    } else if (gOutsideLoopback && isLoopback(ip) && !mapped.has(canonicalIp(ip))) {
-      issue(['listen', i], `${ip} is loopback: clients reaching G from elsewhere would be redirected to it (listen on the relay's unicast address)`);
-    }
   });
 }
 
