@@ -112,8 +112,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   const log = deps.log;
   const clock = deps.clock ?? systemClock;
   const startedAt = clock.now();
-  await checkHost(config); // ATN_ERR_CONFIG_INVALID before anything is bound
   for (const warning of configWarnings(config)) log.warn({ event: 'config-warning' }, warning);
+  await checkHost(config); // ATN_ERR_CONFIG_INVALID before anything is bound
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
