@@ -45,6 +45,8 @@ export interface AnycastConfig {
   readonly externalIp?: readonly ExternalAddress[];
   readonly capacity: number;
   readonly linkCapacity: number;
+  /** `--memory-budget` (load score); absent = 0. */
+  readonly memoryBudget?: number;
   readonly redirect: RedirectMode;
   readonly race: RaceMode;
   readonly raceMaxDelay: number;
@@ -108,7 +110,7 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
   const log = deps.log.child({ component: 'anycast' });
   const relayMetrics = deps.metrics;
   const load = new LoadMonitor(
-    { capacity: config.capacity, linkCapacity: config.linkCapacity },
+    { capacity: config.capacity, linkCapacity: config.linkCapacity, memoryBudget: config.memoryBudget },
     {
       sources: {
         allocations: deps.allocations,

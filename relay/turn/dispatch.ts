@@ -7,7 +7,8 @@
  *  - FINGERPRINT present and wrong → dropped silently (RFC 8489 §7.3).
  *  - Requests: retransmits are
  *    answered from the retransmit cache (Binding excepted: stateless and cheap); unknown comprehension-required
- *    attributes → 420 + UNKNOWN-ATTRIBUTES; then the method's handler.
+ *    attributes → 420 + UNKNOWN-ATTRIBUTES, after the long-term credential check for the TURN methods (an
+ *    unauthenticated one gets its 401/438, an authenticated one a signed 420); then the method's handler.
  *  - Indications: unknown comprehension-required attributes → dropped; Send → data path; Binding
  *    indications (keepalives) are ignored; others dropped.
  *  - Responses from clients → dropped.
@@ -31,6 +32,7 @@ import type { HandlerResult, RequestContext, RequestHandler, TurnCore } from './
 import { clientKey } from './five-tuple.js';
 import { handleAllocate } from './handlers/allocate.js';
 import { handleBinding } from './handlers/binding.js';
+import { authenticate } from './handlers/common.js';
 import { handleChannelBind } from './handlers/channel-bind.js';
 import { handleCreatePermission } from './handlers/create-permission.js';
 import { handleRefresh } from './handlers/refresh.js';
@@ -117,6 +119,15 @@ export class Dispatcher {
     try {
       const unknown = msg.unknownComprehensionRequired();
       if (unknown.length > 0) {
+        // RFC 8489 §6.3.1/§9.2.4: the authentication checks come first; a request that passes them gets a 420
+        // signed with its key (#finish), one that does not gets their 400/401/438 (no hint for an unknown sender).
+        if (REQUEST_HANDLERS.has(msg.method) && msg.method !== Method.Binding) {
+          const auth = authenticate(this.#core, ctx);
+          if (auth instanceof Refusal) {
+            this.#refuse(ctx, cacheEntry, auth);
+            return;
+          }
+        }
         this.#respondError(ctx, cacheEntry, 420, unknown);
         return;
       }

@@ -7,6 +7,7 @@ import { AnyturnError } from '../../../../src/errors.js';
 import { configDir, invalid } from './fixtures.js';
 
 const { dir, yamlFile } = configDir('anyturn-schema-', 'relay');
+const KEY = '00112233445566778899aabbccddeeff';
 
 describe('relay config defaults', () => {
   it('are the documented ones', () => {
@@ -16,8 +17,9 @@ describe('relay config defaults', () => {
       listen: ['127.0.0.1'], port: 3478, tcp: true, tlsPort: undefined, tlsCert: undefined, tlsKey: undefined,
       relayIp: ['127.0.0.1'], minPort: 49152, maxPort: 65535, realm: 'anyturn', user: [], authSecret: [],
       capacity: 10000, metrics: undefined, pop: 'default', allowPeer: [], denyPeer: [], anycast: [],
-      redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, maxBps: 0, linkCapacity: 125_000_000,
-      raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, udpBuffer: 4194304, logLevel: 'info', software: 'anyturn',
+      redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, channelQuota: 1000, userChannelQuota: 0, memoryBudget: 0, maxBps: 0, linkCapacity: 125_000_000,
+      raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, udpBuffer: 4194304,
+      streamMaxConnections: 0, streamMaxPerSource: 256, streamBufferBudget: 67108864, streamRequestTimeout: 10000, logLevel: 'info', software: 'anyturn',
       lifetimeMax: 3600, nonceTtl: 600,
     } satisfies Omit<RelayConfig, 'nonceKey' | 'id'>);
     expect(id).toBe(hostname().split('.')[0].replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'relay');
@@ -105,8 +107,8 @@ describe('relay flags', () => {
     expect(invalid(['--listen', '10.0.0.1', '--listen', 'localhost'])).toBe('listen[1]: not an IP address');
     expect(invalid(['--listen', '10.0.0.1', '--listen', '10.0.0.1'])).toBe('listen[1]: duplicate address 10.0.0.1');
     expect(invalid(['--relay-ip', '10.0.0.300'])).toBe('relay-ip[0]: not an IP address');
-    expect(invalid(['--anycast', 'G'])).toBe('anycast[0]: not an IP address');
-    expect(invalid(['--anycast', '127.0.0.1'])).toBe('anycast[0]: 127.0.0.1 is also a listen address');
+    expect(invalid(['--anycast', 'G', '--nonce-key', KEY])).toBe('anycast[0]: not an IP address');
+    expect(invalid(['--anycast', '127.0.0.1', '--nonce-key', KEY])).toBe('anycast[0]: 127.0.0.1 is also a listen address');
     expect(invalid(['--allow-peer', '10.0.0.0/8', '--allow-peer', '10.0.0.0/33'])).toMatch(/^allow-peer\[1\]: not a CIDR block/);
     expect(invalid(['--deny-peer', 'fc00::/129'])).toMatch(/^deny-peer\[0\]: not a CIDR block/);
     expect(invalid(['--deny-peer', '10.0.0.0/x'])).toMatch(/^deny-peer\[0\]: not a CIDR block/);
@@ -158,7 +160,7 @@ describe('relay config file', () => {
     const file = yamlFile(
       [
         'listen: [10.2.0.1, 10.2.0.2]', 'port: 3479', 'realm: file.example', 'user:', '  - alice:one', '  - bob:two',
-        'capacity: 50', 'metrics: "127.0.0.1:9200"', 'anycast: 192.0.2.10', 'tcp: false', 'pop: ams',
+        'capacity: 50', 'metrics: "127.0.0.1:9200"', 'anycast: 192.0.2.10', 'tcp: false', 'pop: ams', `nonce-key: "${KEY}"`,
       ].join('\n'),
     );
     const fromFile = loadRelayConfig(['--config', file]);
