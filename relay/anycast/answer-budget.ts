@@ -17,7 +17,7 @@
  * cannot be spoofed) are not budgeted. Pure and O(1).
  */
 export interface AnswerBudgetOptions {
-  /** Most bytes the balance holds (and starts with). */
+  /** Most bytes the balance holds (and starts with); 0 = no budget (every answer allowed). */
   burstBytes: number;
   /** Bytes given back per allocation made on this relay. */
   refundBytes: number;
@@ -60,6 +60,7 @@ export class AnswerBudget {
 
   /** Takes `bytes` for an answer; false (nothing taken) when the balance does not cover it (and the reserve). */
   trySpend(bytes: number, retransmission = false): boolean {
+    if (this.#burst === 0) return true;
     if (this.#balance - bytes < (retransmission ? 0 : this.#reserve)) return false;
     this.#balance -= bytes;
     return true;

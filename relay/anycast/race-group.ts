@@ -27,7 +27,7 @@ import { LOAD_STEPS } from './single-responder.js';
 export const PRESENCE_MS = 200;
 export const EXPIRE_MS = 1_000;
 /** A state announced in a presence is used for ranking from sentAt + SWITCH_MS on. */
-export const SWITCH_MS = 20;
+export const SWITCH_MS = 100;
 /** How far (in load score) beyond its step the score must go before the advertised step follows. */
 export const STEP_HYSTERESIS = 0.02;
 

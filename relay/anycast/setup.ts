@@ -55,6 +55,8 @@ export interface AnycastConfig {
   readonly raceGroup: HostPort | undefined;
   readonly raceStep: number;
   readonly anycastRate: number;
+  /** `anycast-budget`: the byte budget's burst; 0 = no budget. */
+  readonly anycastBudget: number;
 }
 
 export interface AnycastSetupDeps {
@@ -133,7 +135,7 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
   if (Object.keys(alternates).length === 0) {
     log.warn('no specific unicast --listen address: Allocates on the anycast address cannot be redirected');
   }
-  const budget = new AnswerBudget(DEFAULT_ANSWER_BUDGET);
+  const budget = new AnswerBudget({ ...DEFAULT_ANSWER_BUDGET, burstBytes: config.anycastBudget });
   const lanAddress = config.listen.find((a) => familyOf(a) === 4 && !isWildcard(a));
   let responderRef: AnycastResponder | undefined;
   const group =

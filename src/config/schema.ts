@@ -93,6 +93,8 @@ export interface RelayConfig {
   raceStep: number;
   /** Unauthenticated answers per source address per second on anycast. */
   anycastRate: number;
+  /** Byte budget of unauthenticated answers on anycast (answer-budget.ts), bytes; 0 = no budget. */
+  anycastBudget: number;
   /** Kernel receive and send buffer of each UDP listener socket, bytes (capped by net.core.rmem_max/wmem_max). */
   udpBuffer: number;
   /** TCP/TLS connections in all; 0 = derived from RLIMIT_NOFILE and capacity (relay/listen/fd-limit.ts). */
@@ -152,6 +154,7 @@ export const RELAY_FLAGS = {
   'race-group': { type: 'string', arg: 'GROUP:PORT|off', help: `PoP race group, IPv4 multicast (default ${DEFAULT_RACE_GROUP})` },
   'race-step': { type: 'number', arg: 'MS', help: 'delay between ranked answers in the race group (default 50)' },
   'anycast-rate': { type: 'number', arg: 'N', help: 'unauthenticated anycast answers per source per second (default 10)' },
+  'anycast-budget': { type: 'number', arg: 'BYTES', help: 'byte budget of unauthenticated anycast answers (default 2048; 0 = none)' },
   'udp-buffer': { type: 'number', arg: 'BYTES', help: 'UDP listener socket buffers (default 4194304; capped by net.core.rmem_max)' },
   'stream-max-connections': { type: 'number', arg: 'N', help: 'TCP/TLS connections in all (default 0 = from the fd limit)' },
   'stream-max-per-source': { type: 'number', arg: 'N', help: 'TCP/TLS connections per source IP or IPv6 /64 (default 256)' },
@@ -202,6 +205,7 @@ export const RelayFileSchema = z.strictObject({
   'race-group': z.union([z.literal('off'), multicastGroup()]).default(DEFAULT_RACE_GROUP),
   'race-step': count(1).default(50),
   'anycast-rate': z.number().positive().default(10),
+  'anycast-budget': count(0).default(2048),
   'udp-buffer': count(65536).default(4 * 1024 * 1024),
   'stream-max-connections': count(0).default(0),
   'stream-max-per-source': count(1).default(256),
@@ -380,6 +384,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     raceGroup: c['race-group'] === 'off' ? undefined : (parseHostPort(c['race-group']) as HostPort),
     raceStep: c['race-step'],
     anycastRate: c['anycast-rate'],
+    anycastBudget: c['anycast-budget'],
     udpBuffer: c['udp-buffer'],
     streamMaxConnections: c['stream-max-connections'],
     streamMaxPerSource: c['stream-max-per-source'],

@@ -18,6 +18,7 @@ function report(label: string, results: JuiceResult[]): { multiShare: number; ex
   const extra = results.filter((r) => r.extraAnswers).length;
   const retransmitted = results.filter((r) => r.sends.challenge + r.sends.redirect + r.sends.allocate > 3).length;
   const ms = results.filter((r) => r.ms300 !== undefined).map((r) => r.ms300 as number);
+  for (const r of results.filter((x) => x.extraAnswers)) console.log(`${label}: extra answers`, JSON.stringify(r));
   console.log(
     `${label}: ${results.filter((r) => r.ok).length}/${results.length} ok, more than one answer on ${multi} ` +
       `(${((100 * multi) / results.length).toFixed(1)} %), more answers than copies sent on ${extra}, ` +
@@ -65,7 +66,7 @@ describe('anycast: one answer per race (a libjuice-like client)', () => {
     const loader = lab.clients[1];
     expect(await loader.hold(lab.relay(0).relay.address, 300)).toMatchObject({ ok: 300, failed: 0 });
     expect(await loader.hold(lab.relay(2).relay.address, 100)).toMatchObject({ ok: 100, failed: 0 });
-    const results = await lab.clients[0].allocateLikeJuice(lab.g, { count: 120, concurrency: 4, graceMs: 250 });
+    const results = await lab.clients[0].allocateLikeJuice(lab.g, { count: 200, concurrency: 4, graceMs: 250 });
     const { extraShare } = report('one answer (strict, relays at 300/0/100 allocations, 4 clients at once)', results);
     expect(results.filter((r) => !r.ok).map((r) => r.why)).toEqual([]);
     const byRelay = countBy(results, (r) => String(lab.relayIndexOf(r.alternate)));

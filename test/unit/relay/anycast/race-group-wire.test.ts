@@ -117,3 +117,10 @@ describe('answer budget', () => {
     expect(b.balance).toBe(0);
   });
 });
+
+describe('answer budget off', () => {
+  it('burstBytes 0 allows every answer', () => {
+    const b = new AnswerBudget({ burstBytes: 0, refundBytes: 0, reserveBytes: 0, earnRatio: 1 });
+    for (let i = 0; i < 100; i++) expect(b.trySpend(1000)).toBe(true);
+  });
+});

@@ -727,7 +727,7 @@ describe('AnycastResponder: byte budget of unauthenticated answers', () => {
 
   it('a budget drop is still claimed: the other relays do not answer instead', () => {
     const group = new FakeGroup();
-    const budget = new AnswerBudget({ burstBytes: 0, refundBytes: 0, reserveBytes: 0, earnRatio: 1 });
+    const budget = new AnswerBudget({ burstBytes: 1, refundBytes: 0, reserveBytes: 0, earnRatio: 1 });
     const { responder, udp, metrics } = setup({}, { group, budget });
     responder.handle(udp, request(), CLIENT, 3);
     expect(udp.sent).toHaveLength(0);

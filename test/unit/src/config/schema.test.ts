@@ -18,7 +18,7 @@ describe('relay config defaults', () => {
       relayIp: ['127.0.0.1'], minPort: 49152, maxPort: 65535, realm: 'anyturn', user: [], authSecret: [],
       capacity: 10000, metrics: undefined, pop: 'default', allowPeer: [], denyPeer: [], anycast: [],
       redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, channelQuota: 1000, userChannelQuota: 0, memoryBudget: 0, maxBps: 0, linkCapacity: 125_000_000,
-      raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, udpBuffer: 4194304,
+      raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, anycastBudget: 2048, udpBuffer: 4194304,
       streamMaxConnections: 0, streamMaxPerSource: 256, streamBufferBudget: 67108864, streamRequestTimeout: 10000, logLevel: 'info', software: 'anyturn',
       lifetimeMax: 3600, nonceTtl: 600,
     } satisfies Omit<RelayConfig, 'nonceKey' | 'id'>);
@@ -140,6 +140,7 @@ describe('relay flags', () => {
     expect(invalid(['--link-capacity', '0'])).toBe('link-capacity: must be >= 1, got 0');
     expect(invalid(['--race-max-delay', '-5'])).toBe('race-max-delay: must be >= 0, got -5');
     expect(invalid(['--anycast-rate', '0'])).toBe('anycast-rate: must be > 0, got 0');
+    expect(invalid(['--anycast-budget', '-1'])).toMatch(/^anycast-budget: /);
     expect(invalid(['--lifetime-max', '0'])).toBe('lifetime-max: must be >= 1, got 0');
     expect(invalid(['--nonce-ttl', '0'])).toBe('nonce-ttl: must be >= 1, got 0');
     expect(invalid(['--software', 'x'.repeat(128)])).toBe('software: must be at most 127 characters');
