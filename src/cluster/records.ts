@@ -27,6 +27,13 @@ export function checkSecret(secret: string): void {
   }
 }
 
+/** Overlay keys (src/overlay/keyring.ts): long enough to be a key, printable, no whitespace. */
+export function checkOverlayKey(key: string): void {
+  if (typeof key !== 'string' || key.length < 16 || key.length > 512 || /[\s]/.test(key)) {
+    throw new AnyturnError('ATN_ERR_CONFIG_INVALID', 'an overlay key must be 16..512 characters without whitespace');
+  }
+}
+
 /** Checks the arguments of a relayed-address claim. */
 export function checkClaim(relayId: string, ttlMs: number): void {
   checkId('relay id', relayId);

@@ -59,6 +59,12 @@ export interface ClusterStore
   addSecret(secret: string): Promise<WriteResult>;
   retireSecret(secret: string): Promise<WriteResult>;
 
+  // --- overlay keys (src/overlay/keyring.ts) ---------------------------------------------
+  /** Newest first (the newest signs). Subscribers get the 'overlayKeys' event on every change, cluster-wide. */
+  overlayKeys(): string[];
+  addOverlayKey(key: string): Promise<WriteResult>;
+  retireOverlayKey(key: string): Promise<WriteResult>;
+
   // --- fleet nonce key ------------------------------------------------------------------
   /**
    * The fleet-wide nonce key: created once, atomically (SET NX), shared by every relay.

@@ -91,6 +91,8 @@ export type WriteResult = 'written' | 'queued';
 export type ClusterStoreEvents = {
   /** The REST secrets changed (newest first). */
   secrets: [secrets: string[]];
+  /** The overlay keys changed (newest first). */
+  overlayKeys: [keys: string[]];
   /** The fleet nonce key changed (first load, or the backend's differs from a provisional one). */
   nonceKey: [key: Buffer];
   /** Backend reachability changed (the memory store is always up). */

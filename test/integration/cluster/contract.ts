@@ -140,6 +140,21 @@ export function clusterStoreContract(name: string, open: () => Promise<ContractH
       await expect(h.a.addSecret('has space')).rejects.toMatchObject({ code: 'ATN_ERR_CONFIG_INVALID' });
     });
 
+    it('rotates overlay keys cluster-wide, apart from the REST secrets', async () => {
+      const events: string[][] = [];
+      h.b.on('overlayKeys', (k) => events.push(k));
+      const k1 = 'overlay-key-one-0123456789';
+      const k2 = 'overlay-key-two-0123456789';
+      expect(await h.a.addOverlayKey(k1)).toBe('written');
+      await h.a.addOverlayKey(k2);
+      await waitFor('b to hear k2', () => h.b.overlayKeys().join() === `${k2},${k1}`);
+      expect(h.b.secrets()).toEqual([]);
+      await h.b.retireOverlayKey(k1);
+      await waitFor('a to hear k1 retired', () => h.a.overlayKeys().join() === k2);
+      expect(events.at(-1)).toEqual([k2]);
+      await expect(h.a.addOverlayKey('short')).rejects.toMatchObject({ code: 'ATN_ERR_CONFIG_INVALID' });
+    });
+
     it('creates the fleet nonce key once, shared by all', async () => {
       const keys: Buffer[] = [];
       h.a.on('nonceKey', (k) => keys.push(k));
