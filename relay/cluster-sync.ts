@@ -18,7 +18,7 @@ import type { RestSecrets } from '../src/auth/credential-store.js';
 import type { NonceService } from '../src/auth/nonce.js';
 import type { Clock } from '../src/clock.js';
 import type { ClusterStore } from '../src/cluster/store.js';
-import type { RelayAddress, RelayedAddress, RelayHeartbeat, RelayRecord, RelayState } from '../src/cluster/types.js';
+import type { RelayAddress, RelayedAddress, RelayHeartbeat, RelayOverlay, RelayRecord, RelayState } from '../src/cluster/types.js';
 import type { Logger } from '../src/log.js';
 import { systemTimers, type Timers } from './anycast/delay-queue.js';
 import { LoadMonitor, type LoadProvider } from './anycast/load-monitor.js';
@@ -62,6 +62,8 @@ export interface ClusterSyncDeps {
   draining: () => boolean;
   /** The anycast responder's load monitor; without one, ClusterSync samples its own. */
   load?: LoadProvider;
+  /** The overlay's addresses and path measurements (relay/overlay/), sent with every heartbeat. */
+  overlay?: () => RelayOverlay;
   clock: Clock;
   log: Logger;
   timers?: Timers;
@@ -154,6 +156,7 @@ export class ClusterSync {
       load,
       bandwidthBps: this.#bandwidthBps,
       state: relayState(this.#deps.draining(), allocations, this.#opts.capacity, load),
+      ...(this.#deps.overlay !== undefined ? { overlay: this.#deps.overlay() } : {}),
     };
   }
 

@@ -7,6 +7,7 @@
  *   NonceService (--nonce-key) ──────────────┘                 HttpServer (--metrics): /metrics /healthz /status
  *   ClusterStore (--redis; in memory otherwise) <-> ClusterSync (relay/cluster-sync.ts): heartbeat, REST secrets,
  *   fleet nonce key, relayed-address claims; ClusterRelayDirectory -> anycast responder
+ *   OverlayNode (--overlay): relay-to-relay over the private network, the data path's OverlayRoute
  *
  * Start-up is all or nothing: when one listener cannot bind, everything already started is closed again and the
  * ATN_ERR_LISTEN_BIND error (naming the address) is thrown.
@@ -17,6 +18,7 @@ import { NonceService } from '../src/auth/nonce.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { openClusterStore } from '../src/cluster/store.js';
 import type { RelayConfig } from '../src/config/schema.js';
+import { AnyturnError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { createAnycast, type AnycastSetup } from './anycast/setup.js';
 import { ClusterRelayDirectory, ClusterSync, unicastAddresses } from './cluster-sync.js';
@@ -31,6 +33,7 @@ import { registerRelayInfoMetrics } from './relay-info-metrics.js';
 import { makeTestUser, type TestUser } from './startup-banner.js';
 import { familyOf } from './turn/five-tuple.js';
 import { TurnServer } from './turn/turn-server.js';
+import { OverlayNode } from './overlay/overlay-node.js';
 import type { TurnOptions } from './turn/turn-options.js';
 
 /** Anything started by the daemon that can be closed (listeners, HTTP). */
@@ -139,10 +142,18 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
           credentials, nonces, clock, log, registry, metrics, allocations: () => turnRef?.allocationCount ?? 0,
           directory: new ClusterRelayDirectory(store, config.pop, clock),
         });
+  // Overlay (--overlay): relay-to-relay over the private network; see relay/overlay/overlay-node.ts.
+  const overlay = config.overlay.length === 0
+    ? undefined
+    : new OverlayNode(
+      { id: config.id, addresses: config.overlay, duplicate: config.overlayDuplicate, socketBuffer: config.udpBuffer },
+      { store, registry, clock, log },
+    );
   const turn = new TurnServer(turnOptionsFrom(config, allowPeers), {
-    credentials, nonces, clock, log, metrics, anycast: anycast?.responder,
+    credentials, nonces, clock, log, metrics, anycast: anycast?.responder, overlay,
   });
   turnRef = turn;
+  overlay?.attach(turn);
 
   const listeners: Listener[] = [];
 
@@ -181,6 +192,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       relayedBytes: relayedBytes(),
       // What clients are told (behind 1:1 NAT the --external-ip of each address); `listeners` are the bound ones.
       advertised: { addresses: beat.addresses, relayIp: config.relayIp.map((ip) => turn.addresses.advertised(ip)) },
+      ...(beat.overlay !== undefined ? { overlay: beat.overlay } : {}),
     };
   };
   const http =
@@ -203,6 +215,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       store, turn, restSecrets, nonces, clock, log, load: anycast?.load, draining: () => draining,
       addresses: () => unicastAddresses(listenerStatus(), config.relayIp, turn.addresses),
       relayedBytes,
+      ...(overlay !== undefined ? { overlay: () => overlay.report() } : {}),
     },
   );
 
@@ -212,6 +225,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       http?.setReady(false);
       await Promise.all(listeners.map((l) => l.close()));
       anycast?.close();
+      overlay?.close();
       turn.close();
       await sync.close(); // after turn.close(): releases the relayed addresses, then deregisters
       await store.close();
@@ -221,6 +235,10 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   };
 
   try {
+    await overlay?.start().catch((err: unknown) => {
+      const where = config.overlay.map((a) => `${a.address}:${a.port}`).join(', ');
+      throw new AnyturnError('ATN_ERR_LISTEN_BIND', `overlay ${where}: ${(err as Error).message}`, { cause: err });
+    });
     createListeners(config, listeners, { turn, log, metrics, streamMetrics });
     for (const listener of listeners) await listener.listen();
     await sync.start();

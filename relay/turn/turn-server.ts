@@ -22,6 +22,7 @@ import { AllocationTable } from './allocation-table.js';
 import type { ClientTransport } from './client-transport.js';
 import type { OpenedRelay, TurnCore } from './context.js';
 import { DataPath } from './data-path.js';
+import type { OverlayRoute } from './overlay-route.js';
 import { Dispatcher, type AnycastHandover } from './dispatch.js';
 import { familyOf, formatFiveTuple } from './five-tuple.js';
 import { PeerPolicy } from './peer-policy.js';
@@ -41,6 +42,8 @@ export interface TurnServerDeps {
   anycast?: AnycastHandover;
   /** Makes relayed sockets (default: dgram udp4/udp6). */
   createRelaySocket?: RelaySocketFactory;
+  /** Relay-to-relay forwarding over the overlay (relay/overlay/); absent = every peer the public way. */
+  overlay?: OverlayRoute;
 }
 
 export type TurnServerEvents = {
@@ -104,6 +107,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       log: this.#log,
       maxBytesPerSecond: this.options.maxBytesPerSecond,
       addresses: this.addresses,
+      overlay: deps.overlay,
     });
     const peers = new PeerPolicy(this.options);
     // eslint-disable-next-line @typescript-eslint/no-this-alias

@@ -45,7 +45,10 @@ export function relayRecordOf(relay: RelayHeartbeat, ttlMs: number, now: number)
   checkId('relay id', relay.id);
   checkId('PoP name', relay.pop);
   checkTtl(ttlMs);
-  return { ...relay, addresses: relay.addresses.map((a) => ({ ...a })), updatedAt: now, ttlMs };
+  const overlay = relay.overlay === undefined
+    ? {}
+    : { overlay: { addresses: relay.overlay.addresses.map((a) => ({ ...a })), paths: relay.overlay.paths.map((p) => ({ ...p })) } };
+  return { ...relay, addresses: relay.addresses.map((a) => ({ ...a })), ...overlay, updatedAt: now, ttlMs };
 }
 
 /** Checks an announcement and stamps it: the record both stores keep (prefixes copied). */

@@ -29,6 +29,27 @@ export interface RelayHeartbeat {
   /** Relayed bandwidth, bits per second (both directions). */
   bandwidthBps: number;
   state: RelayState;
+  /** The relay's overlay (relay/overlay/): absent when it has none. */
+  overlay?: RelayOverlay;
+}
+
+/** A relay's overlay addresses (index = path) and what it measured on each path to each other relay. */
+export interface RelayOverlay {
+  addresses: RelayedAddress[];
+  paths: OverlayPathReport[];
+}
+
+/** One path from this relay to `peer`, as the receiving side measures it (and RTT as the sender sees it). */
+export interface OverlayPathReport {
+  peer: string;
+  path: number;
+  up: boolean;
+  /** Smoothed RTT, ms (absent before the first echo). */
+  rttMs?: number;
+  /** Lost / expected packet ids received on this path since start, 0..1. */
+  loss: number;
+  /** Copies this relay dropped because the other path's copy came first. */
+  duplicates: number;
 }
 
 /** A registry entry: the last heartbeat plus when it was written and for how long it holds. */

@@ -92,6 +92,10 @@ export interface RelayConfig {
   nonceKey: Buffer;
   /** Set (true) when `nonce-key` was configured; otherwise a Redis cluster store supplies the fleet key. */
   nonceKeyGiven?: true;
+  /** Overlay addresses (relay-to-relay over the private network), one per path; empty = no overlay. */
+  overlay: readonly HostPort[];
+  /** Users whose relayed packets go over every overlay path ('*' = everyone; REST names match after the ':'). */
+  overlayDuplicate: readonly string[];
 }
 
 /** Flag spec of `anyturn relay`: the names are a contract (scripts, Ansible role, docs). */
@@ -132,6 +136,8 @@ export const RELAY_FLAGS = {
   'lifetime-max': { type: 'number', arg: 'SECONDS', help: 'longest allocation lifetime (default 3600)' },
   'nonce-ttl': { type: 'number', arg: 'SECONDS', help: 'nonce lifetime (default 600)' },
   'nonce-key': { type: 'string', arg: 'HEX', help: 'fleet nonce key, >= 16 bytes (default: random per process)' },
+  overlay: { type: 'string', repeatable: true, arg: 'IP:PORT', help: 'overlay address on the private network, one per path (default: none)' },
+  'overlay-duplicate': { type: 'string', repeatable: true, arg: 'USER|*', help: 'send these users\' packets over every overlay path' },
 } as const satisfies FlagsSpec;
 
 export const RELAY_USAGE = formatUsage('anyturn relay [--config FILE] [flags]', RELAY_FLAGS);
@@ -173,6 +179,8 @@ export const RelayFileSchema = z.strictObject({
   'lifetime-max': count(1).default(3600),
   'nonce-ttl': count(1).default(600),
   'nonce-key': hexKey(16).optional(),
+  overlay: list(hostPort()).pipe(z.array(z.object({ address: z.string(), port: z.number() })).max(4)).default([]),
+  'overlay-duplicate': list(text().max(256)).default([]),
 });
 type RelayFile = z.output<typeof RelayFileSchema>;
 
@@ -250,6 +258,10 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
     if (listen.includes(g)) issue(['anycast', i], `${g} is also a listen address`);
   });
   checkExternalIp(c, issue);
+  (c.overlay ?? []).forEach((o, i, all) => {
+    if (isWildcard(o.address)) issue(['overlay', i], 'must be a specific address, not 0.0.0.0 or ::');
+    if (all.findIndex((p) => p.address === o.address && p.port === o.port) !== i) issue(['overlay', i], 'duplicate overlay address');
+  });
   const seen = new Set<string>();
   (c.user ?? []).forEach((u, i) => {
     if (u && typeof u === 'object') {
@@ -330,6 +342,8 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     nonceTtl: c['nonce-ttl'],
     nonceKey: c['nonce-key'] ?? randomBytes(32),
     ...(c['nonce-key'] !== undefined ? { nonceKeyGiven: true as const } : {}),
+    overlay: c.overlay,
+    overlayDuplicate: c['overlay-duplicate'],
   };
 }
 
