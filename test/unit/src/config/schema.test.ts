@@ -19,6 +19,7 @@ describe('relay config defaults', () => {
       redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, maxBps: 0, linkCapacity: 125_000_000,
       raceMaxDelay: 100, raceCurve: 'linear', anycastRate: 10, udpBuffer: 4194304, logLevel: 'info', software: 'anyturn',
       lifetimeMax: 3600, nonceTtl: 600,
+      overlay: [], overlayDuplicate: [],
     } satisfies Omit<RelayConfig, 'nonceKey' | 'id'>);
     expect(id).toBe(hostname().split('.')[0].replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'relay');
     expect(nonceKey.length).toBe(32);
