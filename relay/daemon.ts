@@ -146,7 +146,10 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   const overlay = config.overlay.length === 0
     ? undefined
     : new OverlayNode(
-      { id: config.id, addresses: config.overlay, duplicate: config.overlayDuplicate, socketBuffer: config.udpBuffer },
+      {
+        id: config.id, addresses: config.overlay, duplicate: config.overlayDuplicate, socketBuffer: config.udpBuffer,
+        relayed: { addresses: config.relayIp.map((ip) => externalOf(config, ip)), minPort: config.minPort, maxPort: config.maxPort },
+      },
       { store, registry, clock, log },
     );
   const turn = new TurnServer(turnOptionsFrom(config, allowPeers), {
@@ -261,6 +264,11 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
     setDraining,
     close,
   };
+}
+
+/** What clients are told for a relay IP: its external-ip (1:1 NAT) or itself. */
+function externalOf(config: RelayConfig, ip: string): string {
+  return config.externalIp?.find((e) => e.private === ip)?.public ?? ip;
 }
 
 /** One UDP (+ TCP, + TLS) listener per --listen address (unicast role) and per --anycast address (anycast role). */

@@ -13,6 +13,7 @@ declare -A PROVIDES=(
   [redis-server]=/usr/bin/redis-server
   [chromium]=/usr/bin/chromium
   [iproute2]=/usr/sbin/ip
+  [nftables]=/usr/sbin/nft
   [procps]=/usr/bin/pgrep
   [openssl]=/usr/bin/openssl
   [ansible-lint]=/usr/bin/ansible-lint

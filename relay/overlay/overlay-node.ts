@@ -56,6 +56,8 @@ export interface OverlayNodeOptions {
   addresses: readonly HostPort[];
   /** `overlay-duplicate`. */
   duplicate: readonly string[];
+  /** Where this relay's relayed addresses live (advertised relay IPs, port range), told to the other relays. */
+  relayed: { addresses: readonly string[]; minPort: number; maxPort: number };
   socketBuffer?: number;
   probeIntervalMs?: number;
   /** A path is down when nothing authentic came on it for this long. */
@@ -139,7 +141,7 @@ export class OverlayNode implements OverlayRoute {
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'overlay' });
     this.#peers = new OverlayPeers(options.id, this.#opts.addresses.length);
-    this.#routes = new RouteCache(deps.store);
+    this.#routes = new RouteCache(deps.store, (address, port) => this.#peers.relayedBy(address, port));
     this.#policy = new DuplicationPolicy(options.duplicate);
     this.metrics = new OverlayMetrics(
       deps.registry,
@@ -188,7 +190,8 @@ export class OverlayNode implements OverlayRoute {
         });
       }
     }
-    return { addresses, paths };
+    const r = this.#opts.relayed;
+    return { addresses, paths, relayed: { addresses: [...r.addresses], minPort: r.minPort, maxPort: r.maxPort } };
   }
 
   // --- send ----------------------------------------------------------------------------------

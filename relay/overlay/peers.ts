@@ -56,6 +56,8 @@ export class OverlayPeers {
   readonly #localPaths: number;
   #byId = new Map<string, OverlayPeer>();
   #bySource = new Map<string, PeerSource>();
+  /** Relay IP -> the relays relaying on it, with their port ranges. */
+  #byRelayIp = new Map<string, { id: string; minPort: number; maxPort: number }[]>();
 
   constructor(selfId: string, localPaths: number) {
     this.#selfId = selfId;
@@ -66,8 +68,15 @@ export class OverlayPeers {
   update(records: readonly RelayRecord[]): void {
     const byId = new Map<string, OverlayPeer>();
     const bySource = new Map<string, PeerSource>();
+    const byRelayIp = new Map<string, { id: string; minPort: number; maxPort: number }[]>();
     for (const r of records) {
       if (r.id === this.#selfId || r.overlay === undefined || r.overlay.addresses.length === 0) continue;
+      const relayed = r.overlay.relayed;
+      for (const ip of relayed?.addresses ?? []) {
+        const list = byRelayIp.get(ip) ?? [];
+        list.push({ id: r.id, minPort: relayed!.minPort, maxPort: relayed!.maxPort });
+        byRelayIp.set(ip, list);
+      }
       const old = this.#byId.get(r.id);
       const addresses = r.overlay.addresses.slice(0, this.#localPaths);
       const same = old !== undefined && old.paths.length === addresses.length &&
@@ -78,6 +87,15 @@ export class OverlayPeers {
     }
     this.#byId = byId;
     this.#bySource = bySource;
+    this.#byRelayIp = byRelayIp;
+  }
+
+  /** The other relay whose relayed addresses (relay IP and port range, from its heartbeat) hold address:port. */
+  relayedBy(address: string, port: number): string | undefined {
+    const list = this.#byRelayIp.get(address);
+    if (list === undefined) return undefined;
+    for (const r of list) if (port >= r.minPort && port <= r.maxPort) return r.id;
+    return undefined;
   }
 
   get(id: string): OverlayPeer | undefined {

@@ -47,7 +47,14 @@ export function relayRecordOf(relay: RelayHeartbeat, ttlMs: number, now: number)
   checkTtl(ttlMs);
   const overlay = relay.overlay === undefined
     ? {}
-    : { overlay: { addresses: relay.overlay.addresses.map((a) => ({ ...a })), paths: relay.overlay.paths.map((p) => ({ ...p })) } };
+    : {
+      overlay: {
+        ...relay.overlay,
+        addresses: relay.overlay.addresses.map((a) => ({ ...a })),
+        paths: relay.overlay.paths.map((p) => ({ ...p })),
+        ...(relay.overlay.relayed !== undefined ? { relayed: { ...relay.overlay.relayed, addresses: [...relay.overlay.relayed.addresses] } } : {}),
+      },
+    };
   return { ...relay, addresses: relay.addresses.map((a) => ({ ...a })), ...overlay, updatedAt: now, ttlMs };
 }
 

@@ -26,6 +26,11 @@ const overlay = z.object({
     loss: z.number().min(0).max(1),
     duplicates: z.number().nonnegative(),
   })).max(1024),
+  relayed: z.object({
+    addresses: z.array(z.string().min(1).max(64)).max(64),
+    minPort: z.number().int().min(0).max(65535),
+    maxPort: z.number().int().min(0).max(65535),
+  }).optional(),
 });
 
 const relayRecord = z.object({

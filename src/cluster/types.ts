@@ -37,6 +37,11 @@ export interface RelayHeartbeat {
 export interface RelayOverlay {
   addresses: RelayedAddress[];
   paths: OverlayPathReport[];
+  /**
+   * Where the relay's relayed addresses live (advertised relay IPs and the port range): a peer address inside them
+   * belongs to this relay, known without a look-up in the relayed-address index.
+   */
+  relayed?: { addresses: string[]; minPort: number; maxPort: number };
 }
 
 /** One path from this relay to `peer`, as the receiving side measures it (and RTT as the sender sees it). */

@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { AnyturnError } from '../../src/errors.js';
 import { bgpLayout, startLabBgp, type LabBgp } from './bgp.js';
 import { addAddress, addNamespace, addVeth, deleteNamespace, listNamespaces, namespacePids, sh, sysctl } from './netns.js';
+import { buildOverlay, overlayLayout, overlayPorts, type LabOverlay, type LabOverlayPort } from './overlay.js';
 import { redisLayout, startLabRedis, type LabRedis } from './redis.js';
 
 export const LAB_ANYCAST = '198.18.0.1';
@@ -47,6 +48,8 @@ export interface LabOptions {
   bgp?: boolean;
   /** redis-server reachable from every namespace (test/lab/redis.ts). */
   redis?: boolean;
+  /** The private overlay network between the relays, two paths (test/lab/overlay.ts). */
+  overlay?: boolean;
 }
 
 export interface LabClient {
@@ -67,6 +70,8 @@ export interface LabRelay {
   dev: string;
   /** Bridge port on the PoP router. */
   port: string;
+  /** Its ends of the overlay paths (labs built with `overlay`). */
+  overlay?: LabOverlayPort[];
 }
 export interface LabPop {
   name: string;
@@ -102,6 +107,7 @@ export interface Lab {
   stateDir: string;
   bgp: LabBgp | undefined;
   redis: LabRedis | undefined;
+  overlay?: LabOverlay;
 }
 
 /** Where a lab keeps its files (BIRD and redis configs, sockets, logs; `anyturn lab up` process logs). */
@@ -126,6 +132,7 @@ export function labLayout(options: LabOptions): Lab {
     stateDir,
     bgp: options.bgp ? bgpLayout(stateDir, popNames) : undefined,
     redis: options.redis ? redisLayout(prefix, stateDir) : undefined,
+    ...(options.overlay ? { overlay: overlayLayout(prefix) } : {}),
     anycast: LAB_ANYCAST,
     anycast6: LAB_ANYCAST6,
     inet: { ns: `${prefix}inet` },
@@ -165,6 +172,7 @@ export function labLayout(options: LabOptions): Lab {
           address6: `${lan6}:${11 + i}`,
           dev: 'eth0',
           port: `r${i + 1}`,
+          ...(options.overlay ? { overlay: overlayPorts(k, i) } : {}),
         })),
       };
     }),
@@ -184,6 +192,7 @@ export function labNamespaces(lab: Lab): string[] {
     ...lab.clients.map((c) => c.ns),
     ...lab.pops.flatMap((p) => [p.ns, ...p.relays.map((r) => r.ns)]),
     ...(lab.redis ? [lab.redis.ns] : []),
+    ...(lab.overlay ? [lab.overlay.ns] : []),
   ];
 }
 
@@ -231,6 +240,7 @@ async function build(lab: Lab, staticAnycast: boolean): Promise<void> {
     await sh('ip', ['-n', inet, 'route', 'add', `${lab.anycast}/32`, 'via', lab.pops[0].uplinkAddress]);
     await sh('ip', ['-n', inet, '-6', 'route', 'add', `${lab.anycast6}/128`, 'via', lab.pops[0].uplinkAddress6]);
   }
+  if (lab.overlay) await buildOverlay(lab.overlay, lab.pops.flatMap((p) => p.relays));
   if (lab.bgp || lab.redis) mkdirSync(lab.stateDir, { recursive: true });
   if (lab.redis) await startLabRedis(lab.redis, inet, lab.stateDir);
   if (lab.bgp) await startLabBgp(lab, lab.bgp);

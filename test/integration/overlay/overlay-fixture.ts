@@ -47,6 +47,7 @@ export async function startOverlayRelay(
       id,
       addresses: Array.from({ length: opts.paths ?? 2 }, () => ({ address: '127.0.0.1', port: 0 })),
       duplicate: opts.duplicate ?? [],
+      relayed: { addresses: [opts.relayIp ?? '127.0.0.1'], minPort: ports.min, maxPort: ports.max },
       probeIntervalMs: 100,
       downAfterMs: 500,
     },
