@@ -34,6 +34,8 @@ import { makeTestUser, type TestUser } from './startup-banner.js';
 import { familyOf } from './turn/five-tuple.js';
 import { TurnServer } from './turn/turn-server.js';
 import { OverlayNode } from './overlay/overlay-node.js';
+import { RemoteOverflow } from './capacity/remote-overflow.js';
+import { StandbyGate } from './capacity/standby.js';
 import type { TurnOptions } from './turn/turn-options.js';
 
 /** Anything started by the daemon that can be closed (listeners, HTTP). */
@@ -133,6 +135,19 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
 
   const allowPeers = effectiveAllowPeers(config);
   if (allowPeers !== config.allowPeer) log.info({ allowPeers }, 'relayed addresses are loopback: loopback peers allowed');
+  // A full PoP refers new clients to the nearest other PoP (--pop-distance); a --standby relay joins the race late.
+  const overflow = config.popDistance.length === 0
+    ? undefined
+    : new RemoteOverflow(
+      { selfId: config.id, pop: config.pop, distances: new Map(config.popDistance.map((d) => [d.pop, d.distance])) },
+      { store, clock },
+    );
+  const standby = config.standby
+    ? new StandbyGate(
+      { selfId: config.id, pop: config.pop, threshold: config.standbyThreshold, hysteresis: config.standbyHysteresis },
+      { store, clock },
+    )
+    : undefined;
   // Anycast (--anycast G): requests on G go to the responder (race, 300 redirects); see relay/anycast/setup.ts.
   let turnRef: TurnServer | undefined;
   const anycast: AnycastSetup | undefined =
@@ -141,6 +156,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       : createAnycast(config, {
           credentials, nonces, clock, log, registry, metrics, allocations: () => turnRef?.allocationCount ?? 0,
           directory: new ClusterRelayDirectory(store, config.pop, clock),
+          overflow, standby,
         });
   // Overlay (--overlay): relay-to-relay over the private network; see relay/overlay/overlay-node.ts.
   const overlay = config.overlay.length === 0
@@ -196,6 +212,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       // What clients are told (behind 1:1 NAT the --external-ip of each address); `listeners` are the bound ones.
       advertised: { addresses: beat.addresses, relayIp: config.relayIp.map((ip) => turn.addresses.advertised(ip)) },
       ...(beat.overlay !== undefined ? { overlay: beat.overlay } : {}),
+      ...(overflow !== undefined ? { overflowRedirects: overflow.redirects } : {}),
+      ...(standby !== undefined ? { standby: { silent: standby.silent, othersLoad: standby.othersLoad() ?? null } } : {}),
     };
   };
   const http =

@@ -30,6 +30,7 @@ export const ANSWER_KINDS = [
   'silent-full', // load score >= 1
   'silent-draining', // draining
   'silent-not-chosen', // --race single: another relay answers this flow
+  'silent-standby', // --standby: the PoP's other relays still have room (relay/capacity/standby.ts)
 ] as const;
 export type AnswerKind = (typeof ANSWER_KINDS)[number];
 

@@ -27,7 +27,7 @@ import { LoadMonitor } from './load-monitor.js';
 import { AnycastMetrics, registerAnycastMetrics } from './metrics.js';
 import type { RaceCurve } from './race-delay.js';
 import { DEFAULT_RATE_LIMIT_OPTIONS, SourceRateLimiter } from './rate-limit.js';
-import { AnycastResponder, type RaceMode, type RedirectMode } from './responder.js';
+import { AnycastResponder, type OverflowTarget, type RaceMode, type RedirectMode } from './responder.js';
 import type { AlternateServers, RelayDirectory } from './single-responder.js';
 
 /** The part of RelayConfig (src/config/schema.ts) the anycast responder needs. */
@@ -62,6 +62,10 @@ export interface AnycastSetupDeps {
   allocations: () => number;
   /** Required with --race single (the cluster's relay registry); optional otherwise. */
   directory?: RelayDirectory;
+  /** `pop-distance`: overflow to a remote PoP when this PoP is full (relay/capacity/remote-overflow.ts). */
+  overflow?: OverflowTarget;
+  /** `--standby` (relay/capacity/standby.ts). */
+  standby?: { readonly silent: boolean };
   timers?: Timers;
 }
 
@@ -140,6 +144,8 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
       limiter,
       metrics,
       directory: deps.directory,
+      overflow: deps.overflow,
+      standby: deps.standby,
       timers: deps.timers,
     },
   );

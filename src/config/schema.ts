@@ -96,6 +96,12 @@ export interface RelayConfig {
   overlay: readonly HostPort[];
   /** Users whose relayed packets go over every overlay path ('*' = everyone; REST names match after the ':'). */
   overlayDuplicate: readonly string[];
+  /** Other PoPs by distance (smaller is nearer): where a full PoP sends new clients. Empty = no overflow. */
+  popDistance: readonly { pop: string; distance: number }[];
+  /** Hot spare: silent on G until the PoP's other relays reach standbyThreshold (mean load). */
+  standby: boolean;
+  standbyThreshold: number;
+  standbyHysteresis: number;
 }
 
 /** Flag spec of `anyturn relay`: the names are a contract (scripts, Ansible role, docs). */
@@ -138,6 +144,10 @@ export const RELAY_FLAGS = {
   'nonce-key': { type: 'string', arg: 'HEX', help: 'fleet nonce key, >= 16 bytes (default: random per process)' },
   overlay: { type: 'string', repeatable: true, arg: 'IP:PORT', help: 'overlay address on the private network, one per path (default: none)' },
   'overlay-duplicate': { type: 'string', repeatable: true, arg: 'USER|*', help: 'send these users\' packets over every overlay path' },
+  'pop-distance': { type: 'string', repeatable: true, arg: 'POP=N', help: 'a full PoP refers new clients to the nearest PoP listed here' },
+  standby: { type: 'boolean', help: 'hot spare: silent on the anycast address until the PoP\'s other relays are loaded' },
+  'standby-threshold': { type: 'number', arg: 'LOAD', help: 'mean load of the other relays at which a --standby relay joins (default 0.8)' },
+  'standby-hysteresis': { type: 'number', arg: 'LOAD', help: 'it leaves again below threshold minus this (default 0.2)' },
 } as const satisfies FlagsSpec;
 
 export const RELAY_USAGE = formatUsage('anyturn relay [--config FILE] [flags]', RELAY_FLAGS);
@@ -181,7 +191,23 @@ export const RelayFileSchema = z.strictObject({
   'nonce-key': hexKey(16).optional(),
   overlay: list(hostPort()).pipe(z.array(z.object({ address: z.string(), port: z.number() })).max(4)).default([]),
   'overlay-duplicate': list(text().max(256)).default([]),
+  'pop-distance': list(popDistance()).default([]),
+  standby: z.boolean().default(false),
+  'standby-threshold': z.number().gt(0).max(1).default(0.8),
+  'standby-hysteresis': z.number().min(0).lt(1).default(0.2),
 });
+
+/** `POP=N`: a PoP name and its distance (a number >= 0). */
+function popDistance() {
+  return z.string().transform((s, ctx): { pop: string; distance: number } => {
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,62})=(\d+(?:\.\d+)?)$/.exec(s);
+    if (m === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be POP=DISTANCE (a PoP name and a number >= 0, e.g. fra1=10)', input: s });
+      return z.NEVER;
+    }
+    return { pop: m[1], distance: Number(m[2]) };
+  });
+}
 type RelayFile = z.output<typeof RelayFileSchema>;
 
 /** `PUBLIC` or `PUBLIC/PRIVATE`: specific addresses of one family (PRIVATE is resolved in toRelayConfig). */
@@ -258,6 +284,13 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
     if (listen.includes(g)) issue(['anycast', i], `${g} is also a listen address`);
   });
   checkExternalIp(c, issue);
+  (c['pop-distance'] ?? []).forEach((d, i, all) => {
+    if (d.pop === c.pop) issue(['pop-distance', i], `${d.pop} is this relay's own PoP`);
+    if (all.findIndex((e) => e.pop === d.pop) !== i) issue(['pop-distance', i], `${d.pop} is listed twice`);
+  });
+  if (typeof c['standby-hysteresis'] === 'number' && typeof c['standby-threshold'] === 'number' && c['standby-hysteresis'] >= c['standby-threshold']) {
+    issue(['standby-hysteresis'], 'must be below standby-threshold');
+  }
   (c.overlay ?? []).forEach((o, i, all) => {
     if (isWildcard(o.address)) issue(['overlay', i], 'must be a specific address, not 0.0.0.0 or ::');
     if (all.findIndex((p) => p.address === o.address && p.port === o.port) !== i) issue(['overlay', i], 'duplicate overlay address');
@@ -344,6 +377,10 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     ...(c['nonce-key'] !== undefined ? { nonceKeyGiven: true as const } : {}),
     overlay: c.overlay,
     overlayDuplicate: c['overlay-duplicate'],
+    popDistance: c['pop-distance'],
+    standby: c.standby,
+    standbyThreshold: c['standby-threshold'],
+    standbyHysteresis: c['standby-hysteresis'],
   };
 }
 

@@ -20,6 +20,7 @@ describe('relay config defaults', () => {
       raceMaxDelay: 100, raceCurve: 'linear', anycastRate: 10, udpBuffer: 4194304, logLevel: 'info', software: 'anyturn',
       lifetimeMax: 3600, nonceTtl: 600,
       overlay: [], overlayDuplicate: [],
+      popDistance: [], standby: false, standbyThreshold: 0.8, standbyHysteresis: 0.2,
     } satisfies Omit<RelayConfig, 'nonceKey' | 'id'>);
     expect(id).toBe(hostname().split('.')[0].replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'relay');
     expect(nonceKey.length).toBe(32);
