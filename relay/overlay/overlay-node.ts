@@ -297,7 +297,6 @@ export class OverlayNode implements OverlayRoute {
       flow = { window: new DedupWindow(this.#opts.windowSize), paths: [], lastAt: now };
       this.#received.set(flowKey, flow);
     }
-    flow.lastAt = now;
     const isData = p.type === OverlayType.Data;
     if (isData) {
       const before = path.stats.expected;
@@ -310,6 +309,7 @@ export class OverlayNode implements OverlayRoute {
       m.drop('too-old');
       return;
     }
+    flow.lastAt = now;
     // Authentic and inside the window (a duplicate too: the copy did cross this path): the path is alive, and
     // its echo gives the RTT.
     const us = nowUs();

@@ -34,8 +34,11 @@ export class PeerPath {
 export class OverlayPeer {
   readonly id: string;
   paths: PeerPath[];
-  /** Next probe packet id (flow 0). */
-  nextProbeId = 0;
+  /**
+   * Next probe packet id (flow 0). Starts from the wall clock in µs, so that a relay that restarts keeps counting
+   * upwards where the receivers' dedup window for its probes left off (ids from 0 would be judged too old).
+   */
+  nextProbeId = Date.now() * 1000;
 
   constructor(id: string, paths: PeerPath[]) {
     this.id = id;
