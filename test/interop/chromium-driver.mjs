@@ -5,7 +5,8 @@
 // offer/answer and candidates in-page, opens a data channel, sends messages and waits for their echoes.
 // Prints one JSON line per scenario: {"scenario", "ok", "candidates": {a, b}, "sent", "echoed", "pair", "error"}.
 //
-// Input JSON: { "scenarios": [{ "name", "url", "username", "credential" }], "messages": N, "timeoutMs": T }
+// Input JSON: { "scenarios": [{ "name", "url", "username", "credential", "urlB"? }], "messages": N, "timeoutMs": T }
+// `urlB` (optional): peer b uses this TURN URL instead of `url` (two relays, e.g. one per PoP across the overlay).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,10 +16,10 @@ const input = JSON.parse(process.argv[2]);
 const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 /** Runs in the page: two peers through the TURN server, relay candidates only. */
-async function scenarioInPage({ url, username, credential, messages, timeoutMs }) {
+async function scenarioInPage({ url, urlB, username, credential, messages, timeoutMs }) {
   const config = { iceServers: [{ urls: url, username, credential }], iceTransportPolicy: 'relay' };
   const a = new RTCPeerConnection(config);
-  const b = new RTCPeerConnection(config);
+  const b = new RTCPeerConnection(urlB ? { ...config, iceServers: [{ urls: urlB, username, credential }] } : config);
   const candidates = { a: [], b: [] };
   const errors = [];
   a.onicecandidate = (e) => {
@@ -110,6 +111,7 @@ try {
   for (const s of input.scenarios) {
     const r = await page.evaluate(scenarioInPage, {
       url: s.url,
+      urlB: s.urlB,
       username: s.username,
       credential: s.credential,
       messages: input.messages,

@@ -11,18 +11,20 @@
  *  - with duplication (user `dup`, `--overlay-duplicate dup`) 10 000 packets arrive with <= 0.5 % loss and no
  *    duplicate delivered; both overlay interfaces carried the copies (interface counters), the public path carried
  *    none (an nftables counter of datagrams from relay 1's public address at relay 2: 0), no id was judged too old;
+ *  - a Chromium data channel between two relay-only peers, one allocated at each PoP, crosses the overlay both ways;
  *  - a forged overlay packet (correct format and key, but from an address that is no registered relay, and one with
  *    a wrong key) is never delivered.
  */
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labDown, labUp, type Lab, type LabPop, type LabRelay } from '../../lab/lab.js';
 import { sh, spawnIn, stopChild, waitFor } from '../../lab/netns.js';
 import { impairOverlay, linkPackets, OVERLAY_PORT, publicPacketsFrom } from '../../lab/overlay.js';
-import { anyturnBin, nodeIn, startAnyturn, type LabProcess } from '../../lab/proc.js';
+import { anyturnBin, nodeIn, repoRoot, startAnyturn, type LabProcess } from '../../lab/proc.js';
 
 const CLIENT_SCRIPT = fileURLToPath(new URL('./overlay-client.mjs', import.meta.url));
 const REALM = 'overlay.lab';
@@ -235,6 +237,25 @@ describe('overlay lab: two PoPs, two private paths with 5 % loss each', () => {
       expect(p.loss).toBeLessThan(0.09);
     }
   });
+
+  it('a Chromium data channel between a peer at PoP 1 and a peer at PoP 2 (relay-only) crosses the overlay', async () => {
+    const deliveredBefore = [await metric(probe, r1, 'anyturn_overlay_delivered_packets_total'), await metric(probe, r2, 'anyturn_overlay_delivered_packets_total')];
+    const driver = join(repoRoot(), 'test', 'interop', 'chromium-driver.mjs');
+    const input = {
+      scenarios: [{ name: 'overlay', url: `turn:${r1.address}:3478?transport=udp`, urlB: `turn:${r2.address}:3478?transport=udp`, username: 'plain', credential: PASSWORD }],
+      messages: 50,
+      timeoutMs: 20_000,
+    };
+    const r = await sh(process.execPath, [driver, JSON.stringify(input)], { ns: lab.clients[0].ns, timeoutMs: 90_000, allowFail: true });
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; error?: string; errors?: string[]; pair?: { local?: { type: string; address: string }; remote?: { type: string; address: string } } };
+    expect(result.ok, `${result.error} ${JSON.stringify(result.errors)} ${r.stderr}`).toBe(true);
+    expect(result.pair?.local).toMatchObject({ type: 'relay', address: r1.address });
+    expect(result.pair?.remote).toMatchObject({ type: 'relay', address: r2.address });
+    // Both directions went relay to relay over the overlay; nothing from relay 1 reached relay 2 the public way.
+    expect(await metric(probe, r1, 'anyturn_overlay_delivered_packets_total')).toBeGreaterThan(deliveredBefore[0] + 50);
+    expect(await metric(probe, r2, 'anyturn_overlay_delivered_packets_total')).toBeGreaterThan(deliveredBefore[1] + 50);
+    expect(await publicPacketsFrom(r2.ns)).toBe(0);
+  }, 120_000);
 
   it('never delivers a forged overlay packet (no registered relay, or a wrong key)', async () => {
     const { c2, relayed1, relayed2 } = await pair('plain');
