@@ -77,6 +77,7 @@ export function turnOptionsFrom(config: RelayConfig, allowPeers: readonly string
     software: config.software,
     relayAddresses: config.relayIp,
     externalAddresses: config.externalIp ?? [],
+    egress: config.egress,
     minPort: config.minPort,
     maxPort: config.maxPort,
     capacity: config.capacity,

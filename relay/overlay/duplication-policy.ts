@@ -3,6 +3,8 @@
  * packets), from `overlay-duplicate`: '*' is everyone, any other entry a user name. A TURN REST username
  * (`<expiry>:<user>`) matches by its user part. Default (empty list): nobody; one path at a time.
  */
+import { tenantOf } from '../turn/egress.js';
+
 export class DuplicationPolicy {
   readonly #all: boolean;
   readonly #users: ReadonlySet<string>;
@@ -19,8 +21,6 @@ export class DuplicationPolicy {
   duplicates(username: string): boolean {
     if (this.#all) return true;
     if (this.#users.size === 0) return false;
-    if (this.#users.has(username)) return true;
-    const colon = username.indexOf(':');
-    return colon > 0 && /^\d+$/.test(username.slice(0, colon)) && this.#users.has(username.slice(colon + 1));
+    return this.#users.has(username) || this.#users.has(tenantOf(username));
   }
 }

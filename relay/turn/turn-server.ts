@@ -24,6 +24,7 @@ import type { OpenedRelay, TurnCore } from './context.js';
 import { DataPath } from './data-path.js';
 import type { OverlayRoute } from './overlay-route.js';
 import { Dispatcher, type AnycastHandover } from './dispatch.js';
+import { EgressTable } from './egress.js';
 import { familyOf, formatFiveTuple } from './five-tuple.js';
 import { PeerPolicy } from './peer-policy.js';
 import { PortAllocator, type PortRequest } from './port-allocator.js';
@@ -75,6 +76,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   readonly #socketFactory: RelaySocketFactory;
   readonly #relayAddresses: { 4: readonly string[]; 6: readonly string[] };
   readonly #nextRelayAddress = { 4: 0, 6: 0 };
+  readonly #egress: EgressTable;
   readonly #timer: NodeJS.Timeout;
   #lastSweep: number;
   #closed = false;
@@ -86,6 +88,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     this.#log = deps.log.child({ component: 'turn' });
     this.#socketFactory = deps.createRelaySocket ?? defaultRelaySocketFactory;
     this.addresses = new AddressMap(this.options.externalAddresses ?? []);
+    this.#egress = new EgressTable(this.options.egress ?? []);
     this.#relayAddresses = {
       4: this.options.relayAddresses.filter((a) => familyOf(a) === 4),
       6: this.options.relayAddresses.filter((a) => familyOf(a) === 6),
@@ -252,7 +255,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     }
     let lastError: unknown;
     for (let attempt = 0; attempt < BIND_ATTEMPTS && !this.#closed && !allocation.closed; attempt++) {
-      const address = addresses[this.#nextRelayAddress[family]++ % addresses.length];
+      const address = this.#egress.addressFor(allocation.username, family) ?? addresses[this.#nextRelayAddress[family]++ % addresses.length];
       const port = this.#ports.acquire(address, request);
       if (port === undefined) continue;
       try {

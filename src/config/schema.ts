@@ -102,6 +102,8 @@ export interface RelayConfig {
   standby: boolean;
   standbyThreshold: number;
   standbyHysteresis: number;
+  /** Per-tenant egress: which relay-ip a user's allocations get ('*' = everyone else). Empty = rotation. */
+  egress: readonly { user: string; address: string }[];
 }
 
 /** Flag spec of `anyturn relay`: the names are a contract (scripts, Ansible role, docs). */
@@ -148,6 +150,7 @@ export const RELAY_FLAGS = {
   standby: { type: 'boolean', help: 'hot spare: silent on the anycast address until the PoP\'s other relays are loaded' },
   'standby-threshold': { type: 'number', arg: 'LOAD', help: 'mean load of the other relays at which a --standby relay joins (default 0.8)' },
   'standby-hysteresis': { type: 'number', arg: 'LOAD', help: 'it leaves again below threshold minus this (default 0.2)' },
+  egress: { type: 'string', repeatable: true, arg: 'USER=IP', help: 'per-tenant egress: USER\'s allocations get relay-ip IP (* = everyone else)' },
 } as const satisfies FlagsSpec;
 
 export const RELAY_USAGE = formatUsage('anyturn relay [--config FILE] [flags]', RELAY_FLAGS);
@@ -195,7 +198,22 @@ export const RelayFileSchema = z.strictObject({
   standby: z.boolean().default(false),
   'standby-threshold': z.number().gt(0).max(1).default(0.8),
   'standby-hysteresis': z.number().min(0).lt(1).default(0.2),
+  egress: list(egressEntry()).default([]),
 });
+
+/** `USER=IP`: a tenant (or '*') and one of the relay IPs. */
+function egressEntry() {
+  return z.string().transform((s, ctx): { user: string; address: string } => {
+    const eq = s.lastIndexOf('=');
+    const user = s.slice(0, eq);
+    const address = s.slice(eq + 1);
+    if (eq < 1 || isIP(address) === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must be USER=IP (a user name or *, and one of the relay-ip addresses)', input: s });
+      return z.NEVER;
+    }
+    return { user, address: canonicalIp(address) };
+  });
+}
 
 /** `POP=N`: a PoP name and its distance (a number >= 0). */
 function popDistance() {
@@ -284,6 +302,12 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
     if (listen.includes(g)) issue(['anycast', i], `${g} is also a listen address`);
   });
   checkExternalIp(c, issue);
+  const relayIps = (c['relay-ip'] ?? listen).map((ip) => canonicalIp(ip));
+  (c.egress ?? []).forEach((e, i, all) => {
+    if (!relayIps.includes(e.address)) issue(['egress', i], `${e.address} is not a relay-ip address`);
+    const family = isIP(e.address);
+    if (all.findIndex((o) => o.user === e.user && isIP(o.address) === family) !== i) issue(['egress', i], `${e.user} has two IPv${family} entries`);
+  });
   (c['pop-distance'] ?? []).forEach((d, i, all) => {
     if (d.pop === c.pop) issue(['pop-distance', i], `${d.pop} is this relay's own PoP`);
     if (all.findIndex((e) => e.pop === d.pop) !== i) issue(['pop-distance', i], `${d.pop} is listed twice`);
@@ -381,6 +405,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     standby: c.standby,
     standbyThreshold: c['standby-threshold'],
     standbyHysteresis: c['standby-hysteresis'],
+    egress: c.egress,
   };
 }
 

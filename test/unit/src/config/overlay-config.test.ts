@@ -11,6 +11,23 @@ function configError(argv: string[]): string {
   throw new Error('loaded');
 }
 
+describe('capacity and egress config', () => {
+  it('takes pop-distance, standby and egress, and refuses what cannot work', () => {
+    const c = loadRelayConfig([
+      '--pop', 'fra1', '--pop-distance', 'ams1=10', '--standby', '--standby-threshold', '0.7',
+      '--listen', '10.9.9.11', '--relay-ip', '10.9.9.11', '--relay-ip', '10.9.9.21', '--egress', 'premium=10.9.9.21', '--egress', '*=10.9.9.11',
+    ]);
+    expect(c.popDistance).toEqual([{ pop: 'ams1', distance: 10 }]);
+    expect([c.standby, c.standbyThreshold, c.standbyHysteresis]).toEqual([true, 0.7, 0.2]);
+    expect(c.egress).toEqual([{ user: 'premium', address: '10.9.9.21' }, { user: '*', address: '10.9.9.11' }]);
+    expect(configError(['--pop', 'fra1', '--pop-distance', 'fra1=1'])).toMatch(/^pop-distance\[0\]: fra1 is this relay's own PoP/);
+    expect(configError(['--pop-distance', 'ams1'])).toMatch(/^pop-distance\[0\]: must be POP=DISTANCE/);
+    expect(configError(['--standby-threshold', '0.2', '--standby-hysteresis', '0.3'])).toMatch(/^standby-hysteresis: must be below/);
+    expect(configError(['--egress', 'premium=10.1.1.1'])).toMatch(/^egress\[0\]: 10.1.1.1 is not a relay-ip address/);
+    expect(configError(['--egress', 'premium'])).toMatch(/^egress\[0\]: must be USER=IP/);
+  });
+});
+
 describe('overlay config', () => {
   it('takes overlay addresses in path order and the duplication policy', () => {
     const c = loadRelayConfig(['--overlay', '10.77.1.11:4000', '--overlay', '[fd00:77::11]:4000', '--overlay-duplicate', '*']);
