@@ -50,6 +50,11 @@ export interface LabOptions {
   redis?: boolean;
   /** The private overlay network between the relays, two paths (test/lab/overlay.ts). */
   overlay?: boolean;
+  /**
+   * A second transit link per PoP router (`up1` 10.255.1.(4k-2)/30, the inet side `<pop>b` 10.255.1.(4k-3)), for
+   * per-tenant egress; only the router's policy routing sends anything that way.
+   */
+  secondUplink?: boolean;
 }
 
 export interface LabClient {
@@ -88,6 +93,8 @@ export interface LabPop {
   broadcastNextHop6: string;
   uplinkDev: string;
   uplinkAddress: string;
+  /** The second transit link (`secondUplink`): this router's end, its interface, and the inet router's end. */
+  uplink2?: { dev: string; address: string; peerAddress: string; peerDev: string };
   uplinkAddress6: string;
   /** The inet router's address on this PoP's transit link. */
   peerAddress: string;
@@ -165,6 +172,9 @@ export function labLayout(options: LabOptions): Lab {
         uplinkAddress6: `fd00:255:0:${k + 1}::2`,
         peerAddress6: `fd00:255:0:${k + 1}::1`,
         peerDev: name,
+        ...(options.secondUplink
+          ? { uplink2: { dev: 'up1', address: `10.255.1.${4 * k + 2}`, peerAddress: `10.255.1.${4 * k + 1}`, peerDev: `${name}b` } }
+          : {}),
         relays: Array.from({ length: relaysPerPop }, (_, i) => ({
           id: `${name}-r${i + 1}`,
           ns: `${prefix}${name}-r${i + 1}`,
@@ -255,6 +265,11 @@ async function buildPop(lab: Lab, pop: LabPop): Promise<void> {
   await addAddress6(pop.ns, pop.uplinkDev, `${pop.uplinkAddress6}/64`);
   await addAddress6(lab.inet.ns, pop.peerDev, `${pop.peerAddress6}/64`);
   await sh('ip', ['-n', pop.ns, '-6', 'route', 'add', 'default', 'via', pop.peerAddress6]);
+  if (pop.uplink2 !== undefined) {
+    await addVeth({ ns: pop.ns, name: pop.uplink2.dev }, { ns: lab.inet.ns, name: pop.uplink2.peerDev });
+    await addAddress(pop.ns, pop.uplink2.dev, `${pop.uplink2.address}/30`);
+    await addAddress(lab.inet.ns, pop.uplink2.peerDev, `${pop.uplink2.peerAddress}/30`);
+  }
 
   await sh('ip', ['-n', pop.ns, 'link', 'add', 'name', pop.lanDev, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
   await addAddress(pop.ns, pop.lanDev, `${pop.lanAddress}/${pop.lanPrefix}`);

@@ -16,17 +16,14 @@
  *    a wrong key) is never delivered.
  */
 import { randomBytes } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labDown, labUp, type Lab, type LabPop, type LabRelay } from '../../lab/lab.js';
-import { sh, spawnIn, stopChild, waitFor } from '../../lab/netns.js';
+import { sh, waitFor } from '../../lab/netns.js';
 import { impairOverlay, linkPackets, OVERLAY_PORT, publicPacketsFrom } from '../../lab/overlay.js';
 import { anyturnBin, nodeIn, repoRoot, startAnyturn, type LabProcess } from '../../lab/proc.js';
+import { ScriptClient, type Relayed } from './script-client.js';
 
-const CLIENT_SCRIPT = fileURLToPath(new URL('./overlay-client.mjs', import.meta.url));
 const REALM = 'overlay.lab';
 const PASSWORD = 'over-the-hills';
 const KEY = `lab-overlay-key-${randomBytes(8).toString('hex')}`;
@@ -34,71 +31,6 @@ const METRICS_PORT = 9100;
 const LOSS_PERCENT = 5;
 const N = 10_000;
 const RATE = 2_500;
-
-interface Relayed {
-  address: string;
-  port: number;
-}
-
-/** One overlay-client.mjs process inside a namespace: JSON commands in, JSON replies out. */
-class ScriptClient {
-  readonly #child: ChildProcess;
-  readonly #waiting = new Map<number, (reply: Record<string, unknown>) => void>();
-  #next = 1;
-  #ready = false;
-  stderr = '';
-
-  constructor(readonly ns: string) {
-    this.#child = spawnIn(ns, process.execPath, [CLIENT_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#child.stderr!.on('data', (d: Buffer) => {
-      this.stderr += d.toString();
-    });
-    createInterface({ input: this.#child.stdout! }).on('line', (line) => {
-      const msg = JSON.parse(line) as Record<string, unknown>;
-      if (msg.event === 'ready') this.#ready = true;
-      const id = msg.id as number | undefined;
-      if (id !== undefined) this.#waiting.get(id)?.(msg);
-    });
-  }
-
-  async ready(): Promise<this> {
-    await waitFor(`client in ${this.ns}`, () => {
-      if (this.#child.exitCode !== null) throw new Error(`client exited: ${this.stderr}`);
-      return this.#ready || undefined;
-    }, 15_000);
-    return this;
-  }
-
-  call<T = Record<string, unknown>>(cmd: Record<string, unknown>, timeoutMs = 30_000): Promise<T> {
-    const id = this.#next++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${String(cmd.cmd)} timed out; stderr: ${this.stderr}`)), timeoutMs);
-      this.#waiting.set(id, (reply) => {
-        clearTimeout(timer);
-        this.#waiting.delete(id);
-        if (reply.ok === false) reject(new Error(String(reply.error)));
-        else resolve(reply as T);
-      });
-      this.#child.stdin!.write(`${JSON.stringify({ id, ...cmd })}\n`);
-    });
-  }
-
-  async allocate(relay: LabRelay, username: string): Promise<Relayed> {
-    const r = await this.call<{ relayed: Relayed }>({ cmd: 'allocate', server: { address: relay.address, port: 3478 }, username, password: PASSWORD });
-    return r.relayed;
-  }
-
-  received(tag: number): Promise<{ packets: number; unique: number }> {
-    return this.call({ cmd: 'received', tag });
-  }
-
-  async close(): Promise<void> {
-    if (this.#child.exitCode === null) {
-      this.#child.stdin!.end();
-      await stopChild(this.#child, 'SIGTERM');
-    }
-  }
-}
 
 let lab: Lab;
 const relays: LabProcess[] = [];
@@ -188,8 +120,8 @@ describe('overlay lab: two PoPs, two private paths with 5 % loss each', () => {
   /** A pair of fresh allocations of `user`, client 1 at PoP 1 and client 2 at PoP 2, channels bound both ways. */
   async function pair(user: string): Promise<{ c1: ScriptClient; c2: ScriptClient; relayed1: Relayed; relayed2: Relayed }> {
     const [c1, c2] = [await client(lab.clients[0].ns), await client(lab.clients[1].ns)];
-    const relayed1 = await c1.allocate(r1, user);
-    const relayed2 = await c2.allocate(r2, user);
+    const relayed1 = await c1.allocate(r1, user, PASSWORD);
+    const relayed2 = await c2.allocate(r2, user, PASSWORD);
     expect(relayed1.address).toBe(r1.address);
     expect(relayed2.address).toBe(r2.address);
     await c1.call({ cmd: 'bind', peer: relayed2, channel: 0x4000 });
