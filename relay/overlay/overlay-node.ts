@@ -93,6 +93,8 @@ interface ReceiveFlow {
 const U32 = 0x1_0000_0000;
 const nowUs = (): number => Math.floor(performance.now() * 1000) % U32;
 const EMPTY = Buffer.alloc(0);
+/** Path reports per heartbeat and in /status (peer relays × paths), as the store's decoder bounds them. */
+const MAX_REPORTED_PATHS = 1024;
 
 export class OverlayNode implements OverlayRoute {
   readonly metrics: OverlayMetrics;
@@ -191,7 +193,12 @@ export class OverlayNode implements OverlayRoute {
       }
     }
     const r = this.#opts.relayed;
-    return { addresses, paths, relayed: { addresses: [...r.addresses], minPort: r.minPort, maxPort: r.maxPort } };
+    // Bounded as the cluster store's decoders expect (src/cluster/redis-codec.ts): a longer record would be refused.
+    return {
+      addresses,
+      paths: paths.slice(0, MAX_REPORTED_PATHS),
+      relayed: { addresses: r.addresses.slice(0, 64), minPort: r.minPort, maxPort: r.maxPort },
+    };
   }
 
   // --- send ----------------------------------------------------------------------------------
