@@ -8,7 +8,8 @@
  *            the overlay wire format (src/overlay/wire.ts) and signed with the newest cluster overlay key.
  *            No path up, no key, or no relay: forward() returns false and the datagram goes the public way.
  *   receive  one socket per path: the source must be a registered relay's overlay address of that path, the MAC
- *            must verify, the packet id must be new in its flow's dedup window; then the payload is handed to
+ *            must verify, the packet id must be new in its flow's dedup window, and the source relayed address
+ *            must not be another relay's (heartbeat ranges); then the payload is handed to
  *            DataPath.fromPeer as if it came from the sender's relayed address, under this relay's permissions.
  *            Everything else is dropped and counted (relay/overlay/metrics.ts).
  *   paths    a path to a peer is up while authentic packets come from it on that path (data or probes). A path
@@ -330,7 +331,15 @@ export class OverlayNode implements OverlayRoute {
       m.duplicates[index] += 1;
       return;
     }
-    if (isData) this.#deliver(p.destination!, p.source!, p.payload);
+    if (isData) {
+      // A relay speaks only for its own relayed addresses (as far as the registry says whose they are).
+      const owner = this.#peers.relayedBy(p.source!.address, p.source!.port);
+      if (owner !== undefined && owner !== peer.id) {
+        m.drop('unknown-source');
+        return;
+      }
+      this.#deliver(p.destination!, p.source!, p.payload);
+    }
   }
 
   #deliver(to: RelayedAddress, from: RelayedAddress, payload: Buffer): void {

@@ -3,7 +3,8 @@
  * store; client 1 on relay A and client 2 on relay B talk relayed-address to relayed-address. Proves: the data
  * crosses the overlay (overlay counters) and not the public path (nothing reaches B's relayed socket from the
  * kernel); the receiver delivers it as if from A's relayed address, under B's permissions; duplication over both
- * paths delivers each packet once; forged packets (unknown source, wrong MAC, replayed id, too old) are never
+ * paths delivers each packet once; forged packets (unknown source, wrong MAC, replayed id, too old, another
+ * relay's relayed address as source) are never
  * delivered; when the overlay goes down the traffic goes the public way.
  */
 import dgram from 'node:dgram';
@@ -129,7 +130,7 @@ describe('overlay forwarding (in process, loopback)', () => {
     expect(status.every((s) => s.loss === 0 && s.rttMs !== undefined)).toBe(true);
   });
 
-  it('never delivers a forged packet: unknown source, wrong MAC, replayed id, too-old id', async () => {
+  it('never delivers a forged packet: unknown source, wrong MAC, replayed id, too-old id, spoofed relayed source', async () => {
     const p = await pair();
     // A registered "relay" whose overlay address is the test's socket: it may send, but only what verifies.
     const evil = dgram.createSocket('udp4');
@@ -146,10 +147,12 @@ describe('overlay forwarding (in process, loopback)', () => {
     await waitFor('B to know relay-evil', () => p.b.overlay.report().paths.some((s) => s.peer === 'relay-evil') || undefined, 5_000);
     const got: string[] = [];
     p.c2.on('data', (_peer, data) => got.push(data.toString()));
-    const make = (key: string, packetId: number, text: string): Buffer => {
+    // The evil relay's packets claim 127.0.0.1:40999 (no relay's range; permitted at B by IP, as r1 is).
+    const fromEvil = { family: 4 as const, address: p.r1.address, port: 40999 };
+    const make = (key: string, packetId: number, text: string, source: TransportAddress = fromEvil): Buffer => {
       const ring = new OverlayKeyring();
       ring.setKeys([key]);
-      const head = Buffer.from(dataTemplate(77, p.r1, p.r2)!);
+      const head = Buffer.from(dataTemplate(77, source, p.r2)!);
       stampHeader(head, { keyId: ring.signingKeyId!, flags: 0, packetId, sendTimestamp: 1, echoReference: 0, echoDelta: 0 });
       const payload = Buffer.from(text);
       return Buffer.concat([head, payload, ring.sign([head, payload])!]);
@@ -165,12 +168,13 @@ describe('overlay forwarding (in process, loopback)', () => {
     send(evil, genuine);
     send(evil, genuine); // replayed
     send(evil, make(OVERLAY_KEY, 10, 'too-old'));
+    send(evil, make(OVERLAY_KEY, 5001, 'spoofed-relay-a-source', p.r1)); // r1 is relay-a's, not relay-evil's
     await waitFor('every forged packet judged', () =>
-      m.dropped('unknown-source') >= 1 && m.dropped('unknown-key') + m.dropped('bad-mac') >= 2 &&
+      m.dropped('unknown-source') >= 2 && m.dropped('unknown-key') + m.dropped('bad-mac') >= 2 &&
       m.duplicates[0] >= 1 && m.dropped('too-old') >= 1 || undefined, 5_000);
     await waitFor('the genuine one', () => got.length >= 1 || undefined, 5_000);
     expect(got).toEqual(['genuine']);
-    expect(m.dropped('unknown-source')).toBe(1);
+    expect(m.dropped('unknown-source')).toBe(2);
     expect(m.dropped('unknown-key') + m.dropped('bad-mac')).toBe(2);
   });
 
