@@ -10,6 +10,9 @@
  * the fleet nonce key from the store).
  *
  *   anyturn lab up --pops 2 --relays anyturn --relay-arg=--user --relay-arg=alice:secret --agent
+ *
+ * `--overlay` adds the private overlay network (two paths, test/lab/overlay.ts); relays started with
+ * `--relays anyturn` then get their `--overlay` addresses (add the key: `anyturn secret add --overlay`).
  */
 import { randomBytes } from 'node:crypto';
 import { openSync, closeSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../../src/co
 import { ispRoutes } from './bgp.js';
 import { agentConfigYaml, DEFAULT_PREFIX, labDown, labStateDir, labStatus, labUp, type Lab } from './lab.js';
 import { sh, spawnIn, waitFor } from './netns.js';
+import { OVERLAY_PORT } from './overlay.js';
 import { anyturnBin, stunResponderBin } from './proc.js';
 
 const FLAGS = {
@@ -157,7 +161,8 @@ async function startRelays(lab: Lab, kind: 'stub' | 'anyturn', relayArgs: string
         .flatMap((a) => ['--udp', `${a}:3478`, '--tcp', `${a}:3478`])]
       : [anyturnBin(), 'relay', '--listen', r.address, '--anycast', lab.anycast,
         ...(ipv6 ? ['--listen', r.address6, '--anycast', lab.anycast6] : []), '--id', r.id, '--pop', pop.name,
-        ...(lab.redis ? ['--redis', lab.redis.url] : []), ...(shared ? ['--nonce-key', nonceKey] : []), ...relayArgs];
+        ...(lab.redis ? ['--redis', lab.redis.url] : []), ...(shared ? ['--nonce-key', nonceKey] : []),
+        ...(r.overlay ?? []).flatMap((o) => ['--overlay', `${o.address}:${OVERLAY_PORT}`]), ...relayArgs];
     detached(r.ns, args, join(stateDir, `${r.id}.log`));
   }
   await Promise.all(relays.map(({ r }) => udpListening(r.ns, r.address, 3478)));
