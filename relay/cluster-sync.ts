@@ -8,7 +8,8 @@
  *        `allocationclosed`); deregistration on a clean shutdown.
  *   in   REST secrets (the store's, merged with --auth-secret) into RestSecrets on every 'secrets' event; the
  *        fleet nonce key (store.nonceKey(), then every 'nonceKey' event) into the NonceService when no
- *        --nonce-key was configured; the PoP's live relays as a RelayDirectory for the anycast responder.
+ *        --nonce-key was configured; the PoP's live relays as a RelayDirectory for the anycast responder; the
+ *        cluster-wide egress table into TurnServer.egress.
  *
  * Nothing here is on a packet path: store writes are started from a timer or from allocation lifecycle events and
  * never awaited there; reads (`relays()`) come from the store's local cache. While the store is unreachable its
@@ -64,6 +65,8 @@ export interface ClusterSyncDeps {
   load?: LoadProvider;
   /** The overlay's addresses and path measurements (relay/overlay/), sent with every heartbeat. */
   overlay?: () => RelayOverlay;
+  /** Where the store's egress table goes (TurnServer.egress). */
+  egress?: { setShared(rules: readonly string[]): void };
   clock: Clock;
   log: Logger;
   timers?: Timers;
@@ -87,6 +90,10 @@ export class ClusterSync {
   #closed: Promise<void> | undefined;
 
   readonly #onSecrets = (secrets: string[]): void => this.#applySecrets(secrets);
+  readonly #onEgressRules = (rules: string[]): void => {
+    this.#deps.egress?.setShared(rules);
+    this.#log.info({ rules: rules.length }, 'egress table updated');
+  };
   readonly #onNonceKey = (key: Buffer): void => {
     this.#deps.nonces.setKey(key);
     this.#log.info('fleet nonce key adopted from the cluster store');
@@ -126,6 +133,10 @@ export class ClusterSync {
     const { store, turn } = this.#deps;
     store.on('secrets', this.#onSecrets);
     this.#applySecrets(store.secrets());
+    if (this.#deps.egress !== undefined) {
+      store.on('egressRules', this.#onEgressRules);
+      this.#deps.egress.setShared(store.egressRules());
+    }
     if (this.#opts.fleetNonceKey) {
       store.on('nonceKey', this.#onNonceKey);
       try {
@@ -173,6 +184,7 @@ export class ClusterSync {
       this.#ownLoad?.close();
       const { store, turn } = this.#deps;
       store.off('secrets', this.#onSecrets);
+      store.off('egressRules', this.#onEgressRules);
       store.off('nonceKey', this.#onNonceKey);
       turn.off('allocation', this.#onAllocation);
       turn.off('allocationclosed', this.#onAllocationClosed);

@@ -78,6 +78,7 @@ export function turnOptionsFrom(config: RelayConfig, allowPeers: readonly string
     relayAddresses: config.relayIp,
     externalAddresses: config.externalIp ?? [],
     egress: config.egress,
+    uplinks: config.uplink,
     minPort: config.minPort,
     maxPort: config.maxPort,
     capacity: config.capacity,
@@ -238,6 +239,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       addresses: () => unicastAddresses(listenerStatus(), config.relayIp, turn.addresses),
       relayedBytes,
       ...(overlay !== undefined ? { overlay: () => overlay.report() } : {}),
+      egress: turn.egress,
     },
   );
 

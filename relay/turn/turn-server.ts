@@ -76,7 +76,8 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   readonly #socketFactory: RelaySocketFactory;
   readonly #relayAddresses: { 4: readonly string[]; 6: readonly string[] };
   readonly #nextRelayAddress = { 4: 0, 6: 0 };
-  readonly #egress: EgressTable;
+  /** Per-tenant egress (configured entries, and the cluster-wide table set by relay/cluster-sync.ts). */
+  readonly egress: EgressTable;
   readonly #timer: NodeJS.Timeout;
   #lastSweep: number;
   #closed = false;
@@ -88,7 +89,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     this.#log = deps.log.child({ component: 'turn' });
     this.#socketFactory = deps.createRelaySocket ?? defaultRelaySocketFactory;
     this.addresses = new AddressMap(this.options.externalAddresses ?? []);
-    this.#egress = new EgressTable(this.options.egress ?? []);
+    this.egress = new EgressTable(this.options.egress ?? [], this.options.uplinks ?? []);
     this.#relayAddresses = {
       4: this.options.relayAddresses.filter((a) => familyOf(a) === 4),
       6: this.options.relayAddresses.filter((a) => familyOf(a) === 6),
@@ -255,7 +256,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     }
     let lastError: unknown;
     for (let attempt = 0; attempt < BIND_ATTEMPTS && !this.#closed && !allocation.closed; attempt++) {
-      const address = this.#egress.addressFor(allocation.username, family) ?? addresses[this.#nextRelayAddress[family]++ % addresses.length];
+      const address = this.egress.addressFor(allocation.username, family) ?? addresses[this.#nextRelayAddress[family]++ % addresses.length];
       const port = this.#ports.acquire(address, request);
       if (port === undefined) continue;
       try {

@@ -13,10 +13,12 @@
  *   {anyturn}:secrets:version     STRING counter, INCR on every change
  *   {anyturn}:overlay-keys        ZSET  overlay key -> time added (ms)
  *   {anyturn}:overlay-keys:version STRING counter, INCR on every change
+ *   {anyturn}:egress             ZSET  tenant=uplink rule -> time added (ms)
+ *   {anyturn}:egress:version     STRING counter, INCR on every change
  *   {anyturn}:nonce-key           STRING base64 key, created once with SET NX
  *   {anyturn}:addr:<ip>:<port>    STRING owning relay id, PX = TTL (IPv6 as [ip]:port)
  *   {anyturn}:epoch               STRING random, SET NX: changes when Redis lost its data
- *   {anyturn}:events              pub/sub channel ('secrets', 'overlay-keys')
+ *   {anyturn}:events              pub/sub channel ('secrets', 'overlay-keys', 'egress')
  */
 import type { RelayedAddress } from './types.js';
 
@@ -67,6 +69,14 @@ export class ClusterKeys {
 
   get overlayKeysVersion(): string {
     return `${this.#base}overlay-keys:version`;
+  }
+
+  get egressRules(): string {
+    return `${this.#base}egress`;
+  }
+
+  get egressRulesVersion(): string {
+    return `${this.#base}egress:version`;
   }
 
   get epoch(): string {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import { TypedEmitter } from '../events.js';
 import { announcementMember, relayedAddressText } from './keys.js';
-import { announcementRecordOf, checkClaim, checkOverlayKey, checkSecret, compareAnnouncements, compareRelays, relayRecordOf } from './records.js';
+import { announcementRecordOf, checkClaim, checkEgressRule, checkOverlayKey, checkSecret, compareAnnouncements, compareRelays, relayRecordOf } from './records.js';
 import type { ClusterStore } from './store.js';
 import { summarize } from './summary.js';
 import type {
@@ -28,7 +28,7 @@ interface Expiring<T> {
   expiresAt: number;
 }
 
-type BackendEvents = { secrets: [secrets: string[]]; overlayKeys: [keys: string[]] };
+type BackendEvents = { secrets: [secrets: string[]]; overlayKeys: [keys: string[]]; egressRules: [rules: string[]] };
 
 /** The shared state behind one or more MemoryClusterStore handles. */
 export class MemoryClusterBackend {
@@ -38,6 +38,8 @@ export class MemoryClusterBackend {
   readonly secrets = new Map<string, number>();
   /** overlay key -> time added. */
   readonly overlayKeys = new Map<string, number>();
+  /** egress rule -> time added. */
+  readonly egressRules = new Map<string, number>();
   readonly addresses = new Map<string, Expiring<string>>();
   nonceKey: Buffer | undefined;
   readonly events = new TypedEmitter<BackendEvents>();
@@ -48,6 +50,10 @@ export class MemoryClusterBackend {
 
   overlayKeyList(): string[] {
     return newestFirst(this.overlayKeys);
+  }
+
+  egressRuleList(): string[] {
+    return newestFirst(this.egressRules);
   }
 }
 
@@ -69,6 +75,9 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
   readonly #onOverlayKeys = (keys: string[]) => {
     if (!this.#closed) this.safeEmit('overlayKeys', keys);
   };
+  readonly #onEgressRules = (rules: string[]) => {
+    if (!this.#closed) this.safeEmit('egressRules', rules);
+  };
 
   constructor(opts: MemoryClusterStoreOptions = {}) {
     super();
@@ -76,6 +85,7 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
     this.backend = opts.backend ?? new MemoryClusterBackend();
     this.backend.events.on('secrets', this.#onSecrets);
     this.backend.events.on('overlayKeys', this.#onOverlayKeys);
+    this.backend.events.on('egressRules', this.#onEgressRules);
   }
 
   async start(): Promise<void> {}
@@ -85,6 +95,7 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
     this.#closed = true;
     this.backend.events.off('secrets', this.#onSecrets);
     this.backend.events.off('overlayKeys', this.#onOverlayKeys);
+    this.backend.events.off('egressRules', this.#onEgressRules);
   }
 
   connectionState(): ConnectionState {
@@ -158,6 +169,23 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
 
   async retireOverlayKey(key: string): Promise<WriteResult> {
     if (this.backend.overlayKeys.delete(key)) this.backend.events.safeEmit('overlayKeys', this.backend.overlayKeyList());
+    return 'written';
+  }
+
+  egressRules(): string[] {
+    return this.backend.egressRuleList();
+  }
+
+  async addEgressRule(rule: string): Promise<WriteResult> {
+    checkEgressRule(rule);
+    if (addNewest(this.backend.egressRules, rule, this.#clock.now())) {
+      this.backend.events.safeEmit('egressRules', this.backend.egressRuleList());
+    }
+    return 'written';
+  }
+
+  async retireEgressRule(rule: string): Promise<WriteResult> {
+    if (this.backend.egressRules.delete(rule)) this.backend.events.safeEmit('egressRules', this.backend.egressRuleList());
     return 'written';
   }
 

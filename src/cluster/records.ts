@@ -34,6 +34,13 @@ export function checkOverlayKey(key: string): void {
   }
 }
 
+/** Egress rules: `TENANT=UPLINK` (a user name or *, and an uplink name as in the relays' `uplink` setting). */
+export function checkEgressRule(rule: string): void {
+  if (typeof rule !== 'string' || !/^[^\s=]{1,256}=[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(rule)) {
+    throw new AnyturnError('ATN_ERR_CONFIG_INVALID', 'an egress rule must be TENANT=UPLINK (a user name or *, and an uplink name)');
+  }
+}
+
 /** Checks the arguments of a relayed-address claim. */
 export function checkClaim(relayId: string, ttlMs: number): void {
   checkId('relay id', relayId);

@@ -20,7 +20,7 @@ import { createRedisClient, type RedisClient } from './redis-connection.js';
 import { RedisRecordIndex } from './redis-record-index.js';
 import { RedisSecretBook, type SecretChange } from './redis-secrets.js';
 import { parseRedisUrl, redactRedisUrl } from './redis-url.js';
-import { announcementRecordOf, checkClaim, checkOverlayKey, checkSecret, compareAnnouncements, compareRelays, relayRecordOf } from './records.js';
+import { announcementRecordOf, checkClaim, checkEgressRule, checkOverlayKey, checkSecret, compareAnnouncements, compareRelays, relayRecordOf } from './records.js';
 import type { ClusterStore } from './store.js';
 import { summarize } from './summary.js';
 import type {
@@ -72,6 +72,7 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
   #announcements = new Map<string, AnnouncementRecord>();
   readonly #secrets: RedisSecretBook;
   readonly #overlayKeys: RedisSecretBook;
+  readonly #egressRules: RedisSecretBook;
   readonly #addresses: RedisAddressIndex;
   /** The Redis data epoch this process last saw. */
   #epoch: string | undefined;
@@ -103,6 +104,10 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
       this.#client, { set: k.overlayKeys, version: k.overlayKeysVersion, events: k.events, message: 'overlay-keys' },
       this.#clock, (list) => this.safeEmit('overlayKeys', list),
     );
+    this.#egressRules = new RedisSecretBook(
+      this.#client, { set: k.egressRules, version: k.egressRulesVersion, events: k.events, message: 'egress' },
+      this.#clock, (list) => this.safeEmit('egressRules', list),
+    );
     this.#addresses = new RedisAddressIndex(this.#client, this.#keys, this.#clock);
     this.#registry = new RedisRecordIndex(this.#client, this.#clock, {
       index: this.#keys.relayIndex,
@@ -125,6 +130,7 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     this.#sub.on('message', (_channel: string, message: string) => {
       if (message === 'secrets') void this.#guard(() => this.#secrets.load(true));
       if (message === 'overlay-keys') void this.#guard(() => this.#overlayKeys.load(true));
+      if (message === 'egress') void this.#guard(() => this.#egressRules.load(true));
     });
   }
 
@@ -200,6 +206,7 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
         this.#announcementIndex.load(),
         this.#secrets.load(false),
         this.#overlayKeys.load(false),
+        this.#egressRules.load(false),
       ]);
       // Own records are always known locally, even when their last write was lost.
       for (const [id, own] of this.#registry.ownLive()) if (!relays.has(id)) relays.set(id, own);
@@ -255,6 +262,21 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
 
   async retireOverlayKey(key: string): Promise<WriteResult> {
     return this.#secretChange(this.#overlayKeys.local('retire', key), this.#overlayKeys);
+  }
+
+  // --- egress rules ------------------------------------------------------------------------
+
+  egressRules(): string[] {
+    return this.#egressRules.list();
+  }
+
+  async addEgressRule(rule: string): Promise<WriteResult> {
+    checkEgressRule(rule);
+    return this.#secretChange(this.#egressRules.local('add', rule), this.#egressRules);
+  }
+
+  async retireEgressRule(rule: string): Promise<WriteResult> {
+    return this.#secretChange(this.#egressRules.local('retire', rule), this.#egressRules);
   }
 
   // --- nonce key ---------------------------------------------------------------------------
@@ -380,18 +402,20 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     await this.#client.set(this.#keys.epoch, randomBytes(12).toString('base64url'), 'NX');
     const epoch = await this.#client.get(this.#keys.epoch);
     if (this.#epoch !== undefined && epoch !== this.#epoch) {
-      const n = (await this.#secrets.seed()) + (await this.#overlayKeys.seed());
+      const n = (await this.#secrets.seed()) + (await this.#overlayKeys.seed()) + (await this.#egressRules.seed());
       this.#log.info({ secrets: n }, 'cluster store lost its data: state written again');
     }
     this.#epoch = epoch ?? undefined;
     await this.#secrets.replay();
     await this.#overlayKeys.replay();
+    await this.#egressRules.replay();
     await this.#registry.resync();
     await this.#announcementIndex.resync();
     await this.#addresses.resync();
     if (this.#nonceKey !== undefined) await this.#syncNonceKey();
     await this.#secrets.load(true);
     await this.#overlayKeys.load(true);
+    await this.#egressRules.load(true);
     await this.refresh();
   }
 

@@ -10,6 +10,9 @@
  * `--overlay` acts on the overlay keys instead (src/overlay/keyring.ts: the MAC key of relay-to-relay packets;
  * the newest signs, every listed one verifies): add the new key, wait a heartbeat or two, retire the old one.
  *
+ * `--egress` acts on the per-tenant egress table: rules `TENANT=UPLINK` (newest rule of a tenant wins; each relay
+ * maps uplink names to its own relay addresses with `uplink NAME=IP`); `list` prints them as they are.
+ *
  * SECRET `-` reads the secret from the first line of stdin (keeps it out of the process list and shell history).
  * `retire` also takes a fingerprint as `list` prints it (`sha256:<12 hex>`).
  *
@@ -21,7 +24,7 @@ import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../config/fl
 import { AnyturnError, assertNever } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { redactRedisUrl } from './redis-url.js';
-import { checkOverlayKey, checkSecret } from './records.js';
+import { checkEgressRule, checkOverlayKey, checkSecret } from './records.js';
 import type { ClusterStore } from './store.js';
 
 export const SECRET_FLAGS = {
@@ -29,9 +32,10 @@ export const SECRET_FLAGS = {
   prefix: { type: 'string', arg: 'P', help: 'key prefix of the cluster (default anyturn)' },
   reveal: { type: 'boolean', help: 'list: print the secrets themselves, not their fingerprints' },
   overlay: { type: 'boolean', help: 'act on the overlay keys (relay-to-relay MAC keys) instead of the REST secrets' },
+  egress: { type: 'boolean', help: 'act on the per-tenant egress table (TENANT=UPLINK rules; list prints them as they are)' },
 } as const satisfies FlagsSpec;
 
-const USAGE = formatUsage('anyturn secret add|retire|list --redis URL [SECRET|-] [--prefix P] [--reveal] [--overlay]', SECRET_FLAGS);
+const USAGE = formatUsage('anyturn secret add|retire|list --redis URL [SECRET|-] [--prefix P] [--reveal] [--overlay | --egress]', SECRET_FLAGS);
 
 export interface SecretIo {
   stdout: { write(text: string): unknown };
@@ -52,10 +56,15 @@ interface SecretList {
   check(secret: string): void;
 }
 
-function secretList(store: ClusterStore, overlay: boolean): SecretList {
-  return overlay
-    ? { list: () => store.overlayKeys(), add: (s) => store.addOverlayKey(s), retire: (s) => store.retireOverlayKey(s), check: checkOverlayKey }
-    : { list: () => store.secrets(), add: (s) => store.addSecret(s), retire: (s) => store.retireSecret(s), check: checkSecret };
+function secretList(store: ClusterStore, kind: 'secret' | 'overlay' | 'egress'): SecretList {
+  switch (kind) {
+    case 'overlay':
+      return { list: () => store.overlayKeys(), add: (s) => store.addOverlayKey(s), retire: (s) => store.retireOverlayKey(s), check: checkOverlayKey };
+    case 'egress':
+      return { list: () => store.egressRules(), add: (s) => store.addEgressRule(s), retire: (s) => store.retireEgressRule(s), check: checkEgressRule };
+    default:
+      return { list: () => store.secrets(), add: (s) => store.addSecret(s), retire: (s) => store.retireSecret(s), check: checkSecret };
+  }
 }
 
 /** `sha256:` + the first 12 hex digits of SHA-256(secret): names a secret without showing it. */
@@ -75,10 +84,11 @@ export async function run(argv: string[], io: SecretIo = { stdout: process.stdou
   if (action === 'list' && secretArg !== undefined) throw new AnyturnError('ATN_ERR_CLI_USAGE', `list takes no SECRET`);
   if (action !== 'list' && secretArg === undefined) throw new AnyturnError('ATN_ERR_CLI_USAGE', `${action} needs a SECRET (or - for stdin)`);
   const secret = secretArg === '-' ? (await (io.readStdin ?? readFirstLine)()).trim() : secretArg;
-  const overlay = flags.overlay === true;
+  if (flags.overlay === true && flags.egress === true) throw new AnyturnError('ATN_ERR_CLI_USAGE', '--overlay and --egress exclude each other');
+  const kind = flags.overlay === true ? 'overlay' : flags.egress === true ? 'egress' : 'secret';
   if (action === 'add') {
     try {
-      (overlay ? checkOverlayKey : checkSecret)(secret!);
+      ({ secret: checkSecret, overlay: checkOverlayKey, egress: checkEgressRule })[kind](secret!);
     } catch (err) {
       throw new AnyturnError('ATN_ERR_CLI_USAGE', (err as Error).message);
     }
@@ -99,10 +109,10 @@ export async function run(argv: string[], io: SecretIo = { stdout: process.stdou
       throw new AnyturnError('ATN_ERR_CLUSTER_UNAVAILABLE', `cannot reach the cluster store at ${source}`);
     }
     await store.refresh();
-    const list = secretList(store, overlay);
+    const list = secretList(store, kind);
     switch (action) {
       case 'list':
-        for (const s of list.list()) io.stdout.write(`${flags.reveal === true ? s : secretFingerprint(s)}\n`);
+        for (const s of list.list()) io.stdout.write(`${flags.reveal === true || kind === 'egress' ? s : secretFingerprint(s)}\n`);
         return 0;
       case 'add':
         return await add(list, secret!, io);

@@ -119,6 +119,8 @@ export type ClusterStoreEvents = {
   secrets: [secrets: string[]];
   /** The overlay keys changed (newest first). */
   overlayKeys: [keys: string[]];
+  /** The egress table changed (`tenant=uplink` rules, newest first). */
+  egressRules: [rules: string[]];
   /** The fleet nonce key changed (first load, or the backend's differs from a provisional one). */
   nonceKey: [key: Buffer];
   /** Backend reachability changed (the memory store is always up). */

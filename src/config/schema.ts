@@ -104,6 +104,8 @@ export interface RelayConfig {
   standbyHysteresis: number;
   /** Per-tenant egress: which relay-ip a user's allocations get ('*' = everyone else). Empty = rotation. */
   egress: readonly { user: string; address: string }[];
+  /** This host's uplinks: the relay-ip bound to each uplink name of the cluster's egress table. */
+  uplink: readonly { name: string; address: string }[];
 }
 
 /** Flag spec of `anyturn relay`: the names are a contract (scripts, Ansible role, docs). */
@@ -151,6 +153,7 @@ export const RELAY_FLAGS = {
   'standby-threshold': { type: 'number', arg: 'LOAD', help: 'mean load of the other relays at which a --standby relay joins (default 0.8)' },
   'standby-hysteresis': { type: 'number', arg: 'LOAD', help: 'it leaves again below threshold minus this (default 0.2)' },
   egress: { type: 'string', repeatable: true, arg: 'USER=IP', help: 'per-tenant egress: USER\'s allocations get relay-ip IP (* = everyone else)' },
+  uplink: { type: 'string', repeatable: true, arg: 'NAME=IP', help: 'relay-ip IP leaves by uplink NAME (for the cluster egress table)' },
 } as const satisfies FlagsSpec;
 
 export const RELAY_USAGE = formatUsage('anyturn relay [--config FILE] [flags]', RELAY_FLAGS);
@@ -199,7 +202,22 @@ export const RelayFileSchema = z.strictObject({
   'standby-threshold': z.number().gt(0).max(1).default(0.8),
   'standby-hysteresis': z.number().min(0).lt(1).default(0.2),
   egress: list(egressEntry()).default([]),
+  uplink: list(uplinkEntry()).default([]),
 });
+
+/** `NAME=IP`: an uplink name (as in the cluster's egress table) and the relay IP bound to it. */
+function uplinkEntry() {
+  return z.string().transform((s, ctx): { name: string; address: string } => {
+    const eq = s.indexOf('=');
+    const name = s.slice(0, eq);
+    const address = s.slice(eq + 1);
+    if (eq < 1 || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name) || isIP(address) === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must be NAME=IP (an uplink name and one of the relay-ip addresses)', input: s });
+      return z.NEVER;
+    }
+    return { name, address: canonicalIp(address) };
+  });
+}
 
 /** `USER=IP`: a tenant (or '*') and one of the relay IPs. */
 function egressEntry() {
@@ -308,6 +326,9 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
     const family = isIP(e.address);
     if (all.findIndex((o) => o.user === e.user && isIP(o.address) === family) !== i) issue(['egress', i], `${e.user} has two IPv${family} entries`);
   });
+  (c.uplink ?? []).forEach((u, i) => {
+    if (!relayIps.includes(u.address)) issue(['uplink', i], `${u.address} is not a relay-ip address`);
+  });
   (c['pop-distance'] ?? []).forEach((d, i, all) => {
     if (d.pop === c.pop) issue(['pop-distance', i], `${d.pop} is this relay's own PoP`);
     if (all.findIndex((e) => e.pop === d.pop) !== i) issue(['pop-distance', i], `${d.pop} is listed twice`);
@@ -406,6 +427,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     standbyThreshold: c['standby-threshold'],
     standbyHysteresis: c['standby-hysteresis'],
     egress: c.egress,
+    uplink: c.uplink,
   };
 }
 

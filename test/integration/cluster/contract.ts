@@ -155,6 +155,19 @@ export function clusterStoreContract(name: string, open: () => Promise<ContractH
       await expect(h.a.addOverlayKey('short')).rejects.toMatchObject({ code: 'ATN_ERR_CONFIG_INVALID' });
     });
 
+    it('keeps the egress table cluster-wide (tenant=uplink rules, newest first)', async () => {
+      const events: string[][] = [];
+      h.b.on('egressRules', (r) => events.push(r));
+      await h.a.addEgressRule('premium=uplink1');
+      await h.a.addEgressRule('*=uplink2');
+      await waitFor('b to hear both rules', () => h.b.egressRules().join() === '*=uplink2,premium=uplink1');
+      await h.b.retireEgressRule('*=uplink2');
+      await waitFor('a to hear the retirement', () => h.a.egressRules().join() === 'premium=uplink1');
+      expect(events.at(-1)).toEqual(['premium=uplink1']);
+      expect(h.a.secrets()).toEqual([]);
+      await expect(h.a.addEgressRule('no-uplink')).rejects.toMatchObject({ code: 'ATN_ERR_CONFIG_INVALID' });
+    });
+
     it('creates the fleet nonce key once, shared by all', async () => {
       const keys: Buffer[] = [];
       h.a.on('nonceKey', (k) => keys.push(k));

@@ -1,7 +1,8 @@
 /**
  * Per-tenant egress in the namespace lab (US 9,124,652): the PoP router has two uplinks to the ISP (`up0`, `up1`),
- * the relay two relay addresses (10.9.9.11 and 10.9.9.21), the relay's egress table pins tenant `premium` to
- * 10.9.9.21 and everyone else to 10.9.9.11, and the real router agent installs the source-based policy routing
+ * the relay two relay addresses (10.9.9.11 and 10.9.9.21, `--uplink uplink1=10.9.9.21`), the cluster-wide egress
+ * table in the store (`anyturn secret add --egress premium=uplink1`) pins tenant `premium` to 10.9.9.21, the relay's
+ * own `--egress *=10.9.9.11` everyone else, and the real router agent installs the source-based policy routing
  * (10.9.9.21 → up1, 10.9.9.11 → up0). A client of each tenant sends 1000 datagrams to a peer behind the ISP;
  * the PoP router's interface counters show which uplink carried them.
  */
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentConfigYaml, labDown, labUp, type Lab, type LabPop, type LabRelay } from '../../lab/lab.js';
 import { sh, waitFor } from '../../lab/netns.js';
 import { linkPackets } from '../../lab/overlay.js';
-import { startAnyturn, type LabProcess } from '../../lab/proc.js';
+import { anyturnBin, startAnyturn, type LabProcess } from '../../lab/proc.js';
 import { NsClient } from '../anycast/anycast-lab.js';
 import { ScriptClient } from './script-client.js';
 
@@ -33,7 +34,9 @@ describe('per-tenant egress: premium leaves by uplink 1, everyone else by uplink
 
   beforeAll(async () => {
     const prefix = `ategr${randomBytes(3).toString('hex')}-`;
-    lab = await labUp({ prefix, pops: 1, relaysPerPop: 1, clients: 2, secondUplink: true });
+    lab = await labUp({ prefix, pops: 1, relaysPerPop: 1, clients: 2, secondUplink: true, redis: true });
+    const added = await sh(process.execPath, [anyturnBin(), 'secret', 'add', '--egress', '--redis', lab.redis!.localUrl, 'premium=uplink1']);
+    expect(added.stdout).toMatch(/added/);
     tmp = mkdtempSync(join(tmpdir(), prefix));
     pop = lab.pops[0];
     relay = pop.relays[0];
@@ -41,10 +44,11 @@ describe('per-tenant egress: premium leaves by uplink 1, everyone else by uplink
     procs.push(startAnyturn(relay.ns, relay.id, [
       'relay', '--listen', relay.address, '--relay-ip', relay.address, '--relay-ip', PREMIUM_IP, '--id', relay.id, '--pop', pop.name,
       '--user', `premium:${PASSWORD}`, '--user', `basic:${PASSWORD}`, '--allow-peer', '10.0.0.0/16', '--log-level', 'warn',
-      '--egress', `premium=${PREMIUM_IP}`, '--egress', `*=${relay.address}`,
+      '--redis', lab.redis!.url, '--uplink', `uplink1=${PREMIUM_IP}`, '--egress', `*=${relay.address}`,
     ]));
     const file = join(tmp, 'agent.yaml');
     writeFileSync(file, agentConfigYaml(lab, pop, {
+      redis: false,
       extra: {
         egress: [
           { source: PREMIUM_IP, via: pop.uplink2!.peerAddress, dev: pop.uplink2!.dev, table: 201 },

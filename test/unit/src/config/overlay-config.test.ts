@@ -24,6 +24,9 @@ describe('capacity and egress config', () => {
     expect(configError(['--pop-distance', 'ams1'])).toMatch(/^pop-distance\[0\]: must be POP=DISTANCE/);
     expect(configError(['--standby-threshold', '0.2', '--standby-hysteresis', '0.3'])).toMatch(/^standby-hysteresis: must be below/);
     expect(configError(['--egress', 'premium=10.1.1.1'])).toMatch(/^egress\[0\]: 10.1.1.1 is not a relay-ip address/);
+    expect(loadRelayConfig(['--listen', '10.9.9.11', '--uplink', 'up1=10.9.9.11']).uplink).toEqual([{ name: 'up1', address: '10.9.9.11' }]);
+    expect(configError(['--listen', '10.9.9.11', '--uplink', 'up1=10.9.9.12'])).toMatch(/^uplink\[0\]: 10.9.9.12 is not a relay-ip address/);
+    expect(configError(['--uplink', 'up 1=127.0.0.1'])).toMatch(/^uplink\[0\]: must be NAME=IP/);
     expect(configError(['--egress', 'premium'])).toMatch(/^egress\[0\]: must be USER=IP/);
   });
 });

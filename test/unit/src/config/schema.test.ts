@@ -21,7 +21,7 @@ describe('relay config defaults', () => {
       lifetimeMax: 3600, nonceTtl: 600,
       overlay: [], overlayDuplicate: [],
       popDistance: [], standby: false, standbyThreshold: 0.8, standbyHysteresis: 0.2,
-      egress: [],
+      egress: [], uplink: [],
     } satisfies Omit<RelayConfig, 'nonceKey' | 'id'>);
     expect(id).toBe(hostname().split('.')[0].replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'relay');
     expect(nonceKey.length).toBe(32);
