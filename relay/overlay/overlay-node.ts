@@ -415,9 +415,13 @@ export class OverlayNode implements OverlayRoute {
         sendBufferSize: this.#opts.socketBuffer,
         lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
       });
-      socket.once('error', reject);
+      const failed = (err: Error): void => {
+        socket.close();
+        reject(err);
+      };
+      socket.once('error', failed);
       socket.bind({ address, port, exclusive: true }, () => {
-        socket.off('error', reject);
+        socket.off('error', failed);
         socket.on('error', () => this.metrics.drop('send-failed'));
         socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.#onMessage(index, msg, rinfo));
         resolve(socket);
