@@ -19,7 +19,7 @@
  * Per packet: no await, no JSON, no throw; the headers are small buffers written in place, the payload is never
  * copied (sent as a buffer list with the header and the MAC).
  */
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -43,10 +43,11 @@ import {
 } from '../../src/overlay/wire.js';
 import type { Allocation } from '../turn/allocation.js';
 import type { OverlayRoute } from '../turn/overlay-route.js';
-import { literalLookup, type RelaySocket } from '../turn/relay-socket.js';
+import type { RelaySocket } from '../turn/relay-socket.js';
 import type { TurnServer } from '../turn/turn-server.js';
 import { DuplicationPolicy } from './duplication-policy.js';
 import { MAX_PATHS, OverlayMetrics } from './metrics.js';
+import { bindOverlaySocket } from './overlay-socket.js';
 import { OverlayPeers, type OverlayPeer, type PeerPath } from './peers.js';
 import { RouteCache } from './route-cache.js';
 
@@ -148,7 +149,10 @@ export class OverlayNode implements OverlayRoute {
     this.#policy = new DuplicationPolicy(options.duplicate);
     this.metrics = new OverlayMetrics(
       deps.registry,
-      { up: (i) => this.#pathsUp(i), rttSeconds: (i) => this.#meanRtt(i) },
+      {
+        up: (i) => this.#peers.pathsUp(i, this.#deps.clock.now(), this.#opts.downAfterMs),
+        rttSeconds: (i) => this.#peers.meanRttSeconds(i),
+      },
       () => this.#keyring.size,
     );
   }
@@ -382,50 +386,13 @@ export class OverlayNode implements OverlayRoute {
     this.#send(path, PROBE, 0, id, 0, EMPTY, now);
   }
 
-  #pathsUp(index: number): number {
-    const now = this.#deps.clock.now();
-    let n = 0;
-    for (const peer of this.#peers.all()) if (peer.paths[index]?.isUp(now, this.#opts.downAfterMs) === true) n += 1;
-    return n;
-  }
-
-  #meanRtt(index: number): number | undefined {
-    let sum = 0;
-    let n = 0;
-    for (const peer of this.#peers.all()) {
-      const s = peer.paths[index]?.stats.srttUs;
-      if (s !== undefined) {
-        sum += s;
-        n += 1;
-      }
-    }
-    return n === 0 ? undefined : sum / n / 1e6;
-  }
-
   // --- sockets -------------------------------------------------------------------------------
 
   #bind(index: number): Promise<dgram.Socket> {
     const { address, port } = this.#opts.addresses[index];
-    const family = address.includes(':') ? 6 : 4;
-    return new Promise((resolve, reject) => {
-      const socket = dgram.createSocket({
-        type: family === 6 ? 'udp6' : 'udp4',
-        ipv6Only: family === 6,
-        recvBufferSize: this.#opts.socketBuffer,
-        sendBufferSize: this.#opts.socketBuffer,
-        lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
-      });
-      const failed = (err: Error): void => {
-        socket.close();
-        reject(err);
-      };
-      socket.once('error', failed);
-      socket.bind({ address, port, exclusive: true }, () => {
-        socket.off('error', failed);
-        socket.on('error', () => this.metrics.drop('send-failed'));
-        socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => this.#onMessage(index, msg, rinfo));
-        resolve(socket);
-      });
+    return bindOverlaySocket(address, port, this.#opts.socketBuffer, {
+      message: (msg, rinfo) => this.#onMessage(index, msg, rinfo),
+      error: () => this.metrics.drop('send-failed'),
     });
   }
 

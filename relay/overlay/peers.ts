@@ -113,4 +113,25 @@ export class OverlayPeers {
   all(): IterableIterator<OverlayPeer> {
     return this.#byId.values();
   }
+
+  /** Peers whose path `index` is up (metrics). */
+  pathsUp(index: number, now: number, downAfterMs: number): number {
+    let n = 0;
+    for (const peer of this.#byId.values()) if (peer.paths[index]?.isUp(now, downAfterMs) === true) n += 1;
+    return n;
+  }
+
+  /** Mean smoothed RTT of path `index` over the peers with a sample, seconds (metrics). */
+  meanRttSeconds(index: number): number | undefined {
+    let sum = 0;
+    let n = 0;
+    for (const peer of this.#byId.values()) {
+      const s = peer.paths[index]?.stats.srttUs;
+      if (s !== undefined) {
+        sum += s;
+        n += 1;
+      }
+    }
+    return n === 0 ? undefined : sum / n / 1e6;
+  }
 }
