@@ -8,7 +8,8 @@
  *        `allocationclosed`); deregistration on a clean shutdown.
  *   in   REST secrets (the store's, merged with --auth-secret) into RestSecrets on every 'secrets' event; the
  *        fleet nonce key (store.nonceKey(), then every 'nonceKey' event) into the NonceService when no
- *        --nonce-key was configured; the PoP's live relays as a RelayDirectory for the anycast responder.
+ *        --nonce-key was configured; the PoP's live relays as a RelayDirectory for the anycast responder; the
+ *        cluster-wide egress table into TurnServer.egress.
  *
  * Nothing here is on a packet path: store writes are started from a timer or from allocation lifecycle events and
  * never awaited there; reads (`relays()`) come from the store's local cache. While the store is unreachable its
@@ -18,7 +19,7 @@ import type { RestSecrets } from '../src/auth/credential-store.js';
 import type { NonceService } from '../src/auth/nonce.js';
 import type { Clock } from '../src/clock.js';
 import type { ClusterStore } from '../src/cluster/store.js';
-import type { RelayAddress, RelayedAddress, RelayHeartbeat, RelayRecord, RelayState } from '../src/cluster/types.js';
+import type { RelayAddress, RelayedAddress, RelayHeartbeat, RelayOverlay, RelayRecord, RelayState } from '../src/cluster/types.js';
 import type { Logger } from '../src/log.js';
 import { systemTimers, type Timers } from './anycast/delay-queue.js';
 import { LoadMonitor, type LoadProvider } from './anycast/load-monitor.js';
@@ -64,6 +65,10 @@ export interface ClusterSyncDeps {
   draining: () => boolean;
   /** The anycast responder's load monitor; without one, ClusterSync samples its own. */
   load?: LoadProvider;
+  /** The overlay's addresses and path measurements (relay/overlay/), sent with every heartbeat. */
+  overlay?: () => RelayOverlay;
+  /** Where the store's egress table goes (TurnServer.egress). */
+  egress?: { setShared(rules: readonly string[]): void };
   clock: Clock;
   log: Logger;
   timers?: Timers;
@@ -87,6 +92,10 @@ export class ClusterSync {
   #closed: Promise<void> | undefined;
 
   readonly #onSecrets = (secrets: string[]): void => this.#applySecrets(secrets);
+  readonly #onEgressRules = (rules: string[]): void => {
+    this.#deps.egress?.setShared(rules);
+    this.#log.info({ rules: rules.length }, 'egress table updated');
+  };
   readonly #onNonceKey = (key: Buffer): void => {
     this.#deps.nonces.setKey(key);
     this.#log.info('fleet nonce key adopted from the cluster store');
@@ -127,6 +136,10 @@ export class ClusterSync {
     const { store, turn } = this.#deps;
     store.on('secrets', this.#onSecrets);
     this.#applySecrets(store.secrets());
+    if (this.#deps.egress !== undefined) {
+      store.on('egressRules', this.#onEgressRules);
+      this.#deps.egress.setShared(store.egressRules());
+    }
     if (this.#opts.fleetNonceKey) {
       store.on('nonceKey', this.#onNonceKey);
       try {
@@ -157,6 +170,7 @@ export class ClusterSync {
       load,
       bandwidthBps: this.#bandwidthBps,
       state: relayState(this.#deps.draining(), allocations, this.#opts.capacity, load),
+      ...(this.#deps.overlay !== undefined ? { overlay: this.#deps.overlay() } : {}),
     };
   }
 
@@ -173,6 +187,7 @@ export class ClusterSync {
       this.#ownLoad?.close();
       const { store, turn } = this.#deps;
       store.off('secrets', this.#onSecrets);
+      store.off('egressRules', this.#onEgressRules);
       store.off('nonceKey', this.#onNonceKey);
       turn.off('allocation', this.#onAllocation);
       turn.off('allocationclosed', this.#onAllocationClosed);

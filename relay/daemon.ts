@@ -7,6 +7,7 @@
  *   NonceService (--nonce-key) ──────────────┘                 HttpServer (--metrics): /metrics /healthz /status
  *   ClusterStore (--redis; in memory otherwise) <-> ClusterSync (relay/cluster-sync.ts): heartbeat, REST secrets,
  *   fleet nonce key, relayed-address claims; ClusterRelayDirectory -> anycast responder
+ *   OverlayNode (--overlay): relay-to-relay over the private network, the data path's OverlayRoute
  *
  * Start-up checks (startup-checks.ts) refuse a config that cannot work on this host before anything is bound.
  * Start-up is all or nothing: when one listener cannot bind, everything already started is closed again and the
@@ -18,6 +19,7 @@ import { NonceService } from '../src/auth/nonce.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { openClusterStore } from '../src/cluster/store.js';
 import type { RelayConfig } from '../src/config/schema.js';
+import { AnyturnError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { createAnycast, type AnycastSetup } from './anycast/setup.js';
 import { ClusterRelayDirectory, ClusterSync, unicastAddresses } from './cluster-sync.js';
@@ -35,6 +37,9 @@ import { makeTestUser, type TestUser } from './startup-banner.js';
 import { checkHost, configWarnings } from './startup-checks.js';
 import { familyOf } from './turn/five-tuple.js';
 import { TurnServer } from './turn/turn-server.js';
+import { OverlayNode } from './overlay/overlay-node.js';
+import { RemoteOverflow } from './capacity/remote-overflow.js';
+import { StandbyGate } from './capacity/standby.js';
 import type { TurnOptions } from './turn/turn-options.js';
 
 /** Anything started by the daemon that can be closed (listeners, HTTP). */
@@ -76,6 +81,8 @@ export function turnOptionsFrom(config: RelayConfig, allowPeers: readonly string
     software: config.software,
     relayAddresses: config.relayIp,
     externalAddresses: config.externalIp ?? [],
+    egress: config.egress,
+    uplinks: config.uplink,
     minPort: config.minPort,
     maxPort: config.maxPort,
     capacity: config.capacity,
@@ -139,6 +146,19 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
 
   const allowPeers = effectiveAllowPeers(config);
   if (allowPeers !== config.allowPeer) log.info({ allowPeers }, 'relayed addresses are loopback: loopback peers allowed');
+  // A full PoP refers new clients to the nearest other PoP (--pop-distance); a --standby relay joins the race late.
+  const overflow = config.popDistance.length === 0
+    ? undefined
+    : new RemoteOverflow(
+      { selfId: config.id, pop: config.pop, distances: new Map(config.popDistance.map((d) => [d.pop, d.distance])) },
+      { store, clock },
+    );
+  const standby = config.standby
+    ? new StandbyGate(
+      { selfId: config.id, pop: config.pop, threshold: config.standbyThreshold, hysteresis: config.standbyHysteresis },
+      { store, clock },
+    )
+    : undefined;
   // Anycast (--anycast G): requests on G go to the responder (race, 300 redirects); see relay/anycast/setup.ts.
   let turnRef: TurnServer | undefined;
   const anycast: AnycastSetup | undefined =
@@ -147,13 +167,25 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       : createAnycast(config, {
           credentials, nonces, clock, log, registry, metrics, allocations: () => turnRef?.allocationCount ?? 0,
           directory: new ClusterRelayDirectory(store, config.pop, clock),
+          overflow, standby,
         });
+  // Overlay (--overlay): relay-to-relay over the private network; see relay/overlay/overlay-node.ts.
+  const overlay = config.overlay.length === 0
+    ? undefined
+    : new OverlayNode(
+      {
+        id: config.id, addresses: config.overlay, duplicate: config.overlayDuplicate, socketBuffer: config.udpBuffer,
+        relayed: { addresses: config.relayIp.map((ip) => externalOf(config, ip)), minPort: config.minPort, maxPort: config.maxPort },
+      },
+      { store, registry, clock, log },
+    );
   const turn = new TurnServer(turnOptionsFrom(config, allowPeers), {
-    credentials, nonces, clock, log, metrics, anycast: anycast?.responder,
+    credentials, nonces, clock, log, metrics, anycast: anycast?.responder, overlay,
   });
   turnRef = turn;
   // An allocation made here proves a real client followed an earlier answer: it refunds the anycast byte budget.
   if (anycast !== undefined) turn.on('allocation', () => anycast.budget.refund());
+  overlay?.attach(turn);
 
   const listeners: Listener[] = [];
 
@@ -192,6 +224,9 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       relayedBytes: relayedBytes(),
       // What clients are told (behind 1:1 NAT the --external-ip of each address); `listeners` are the bound ones.
       advertised: { addresses: beat.addresses, relayIp: config.relayIp.map((ip) => turn.addresses.advertised(ip)) },
+      ...(beat.overlay !== undefined ? { overlay: beat.overlay } : {}),
+      ...(overflow !== undefined ? { overflowRedirects: overflow.redirects } : {}),
+      ...(standby !== undefined ? { standby: { silent: standby.silent, othersLoad: standby.othersLoad() ?? null } } : {}),
     };
   };
   const http =
@@ -214,6 +249,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       store, turn, restSecrets, nonces, clock, log, load: anycast?.load, draining: () => draining,
       addresses: () => unicastAddresses(listenerStatus(), config.relayIp, turn.addresses),
       relayedBytes,
+      ...(overlay !== undefined ? { overlay: () => overlay.report() } : {}),
+      egress: turn.egress,
     },
   );
 
@@ -223,6 +260,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       http?.setReady(false);
       await Promise.all(listeners.map((l) => l.close()));
       anycast?.close();
+      overlay?.close();
       turn.close();
       await sync.close(); // after turn.close(): releases the relayed addresses, then deregisters
       await store.close();
@@ -232,6 +270,10 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   };
 
   try {
+    await overlay?.start().catch((err: unknown) => {
+      const where = config.overlay.map((a) => `${a.address}:${a.port}`).join(', ');
+      throw new AnyturnError('ATN_ERR_LISTEN_BIND', `overlay ${where}: ${(err as Error).message}`, { cause: err });
+    });
     await anycast?.start(); // the race group, before the anycast listeners hear anything
     createListeners(config, listeners, { turn, log, metrics, streamMetrics, streamGuard });
     for (const listener of listeners) await listener.listen();
@@ -278,6 +320,11 @@ function createStreamGuard(config: RelayConfig, log: Logger): StreamGuard {
     requestTimeoutMs: config.streamRequestTimeout,
     idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
   });
+}
+
+/** What clients are told for a relay IP: its external-ip (1:1 NAT) or itself. */
+function externalOf(config: RelayConfig, ip: string): string {
+  return config.externalIp?.find((e) => e.private === ip)?.public ?? ip;
 }
 
 /** One UDP (+ TCP, + TLS) listener per --listen address (unicast role) and per --anycast address (anycast role). */

@@ -60,13 +60,17 @@ export function parseRules(rows: Json[], family: Family): RuleEntry[] {
   const out: RuleEntry[] = [];
   for (const row of rows) {
     const dst = str(row.dst);
+    const src = str(row.src);
     const priority = num(row.priority);
     const table = num(row.table);
-    if (!dst || dst === 'all' || priority === undefined || table === undefined) continue;
+    const anyDst = !dst || dst === 'all';
+    const anySrc = !src || src === 'all';
+    if ((anyDst && anySrc) || priority === undefined || table === undefined) continue;
     out.push({
       family,
       priority,
-      dst: cidr(dst, row.dstlen, family),
+      dst: anyDst ? undefined : cidr(dst, row.dstlen, family),
+      ...(anySrc ? {} : { src: cidr(src, row.srclen, family) }),
       ipproto: num(row.ipproto),
       dport: num(row.dport),
       table,

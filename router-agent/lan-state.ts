@@ -6,6 +6,8 @@
  *   UDP to G:port  -> rule (pref P, ipproto udp, dport) -> table T: G via <fake nh> onlink
  *                     -> neighbour <fake nh> = ff:ff:ff:ff:ff:ff: every relay gets the frame
  *   anything else  -> main: G nhid <resilient group of the healthy relays> (L4 hash)
+ *   egress         -> rule (pref E, from <relay address>) -> table U: default via <uplink gateway> dev <uplink>
+ *                     (per-tenant egress: the relay address a tenant is given decides the uplink)
  */
 import { isIP } from 'node:net';
 import type { AgentConfig } from '../src/config/agent-schema.js';
@@ -25,8 +27,10 @@ export interface NeighEntry {
 export interface RuleEntry {
   family: Family;
   priority: number;
-  /** CIDR. */
-  dst: string;
+  /** CIDR; undefined: any destination (an egress rule). */
+  dst: string | undefined;
+  /** CIDR; undefined: any source. */
+  src?: string;
   ipproto: number | undefined;
   dport: number | undefined;
   table: number;
@@ -76,6 +80,8 @@ export interface LanPlan {
   buckets: number;
   udpPorts: readonly number[];
   families: FamilyPlan[];
+  egress: readonly { family: Family; source: string; via: string; dev: string; table: number }[];
+  egressRulePriority: number;
 }
 export interface FamilyPlan {
   family: Family;
@@ -127,6 +133,8 @@ export function lanPlan(config: AgentConfig): LanPlan {
     buckets: config.buckets,
     udpPorts: config.udpPorts,
     families,
+    egress: (config.egress ?? []).map((e) => ({ family: familyOf(e.source), source: hostCidr(e.source), via: e.via, dev: e.dev, table: e.table })),
+    egressRulePriority: config.egressRulePriority ?? 200,
   };
 }
 
@@ -163,6 +171,13 @@ export function desiredState(plan: LanPlan, healthy: ReadonlySet<string>): LanSt
       }
     }
   }
+  for (const e of plan.egress ?? []) {
+    state.rules.push({ family: e.family, priority: plan.egressRulePriority, dst: undefined, src: e.source, ipproto: undefined, dport: undefined, table: e.table, protocol: p });
+    const dst = e.family === 6 ? '::/0' : '0.0.0.0/0';
+    if (!state.routes.some((r) => r.table === e.table && r.dst === dst)) {
+      state.routes.push({ family: e.family, table: e.table, dst, gateway: e.via, dev: e.dev, onlink: false, nhid: undefined, metric: undefined, protocol: p });
+    }
+  }
   return state;
 }
 
@@ -197,7 +212,8 @@ export function ownedState(actual: LanState, plan: LanPlan, fakeNextHops: readon
 const neighKey = (n: NeighEntry) => `${n.family} ${n.dst}`;
 /** The kernel's route key (IPv6 routes without a metric get 1024). */
 const routeKey = (r: RouteEntry) => `${r.family} ${r.table} ${r.dst} ${r.metric ?? (r.family === 6 ? 1024 : 0)}`;
-const ruleKey = (r: RuleEntry) => `${r.family} ${r.priority} ${r.dst} ${r.ipproto ?? '-'} ${r.dport ?? '-'} ${r.table} ${r.protocol ?? '-'}`;
+const ruleKey = (r: RuleEntry) =>
+  `${r.family} ${r.priority} ${r.src ?? '-'} ${r.dst ?? '-'} ${r.ipproto ?? '-'} ${r.dport ?? '-'} ${r.table} ${r.protocol ?? '-'}`;
 
 function neighEqual(a: NeighEntry, b: NeighEntry): boolean {
   return a.lladdr === b.lladdr && a.permanent === b.permanent && a.protocol === b.protocol;
@@ -319,7 +335,9 @@ export function opArgs(op: LanOp, dev: string): string[] {
     }
     case 'rule': {
       const r = op.rule;
-      return [`-${r.family}`, 'rule', op.action, 'pref', String(r.priority), 'to', r.dst,
+      return [`-${r.family}`, 'rule', op.action, 'pref', String(r.priority),
+        ...(r.src === undefined ? [] : ['from', r.src]),
+        ...(r.dst === undefined ? [] : ['to', r.dst]),
         ...(r.ipproto === undefined ? [] : ['ipproto', String(r.ipproto)]),
         ...(r.dport === undefined ? [] : ['dport', String(r.dport)]),
         'lookup', String(r.table),
@@ -334,6 +352,6 @@ export function describeOp(op: LanOp): string {
     case 'neigh': return `${op.action} neigh ${op.neigh.dst}`;
     case 'nexthop': return `${op.action} nexthop ${op.nexthop.id}${op.nexthop.group ? ` group ${op.nexthop.group.join('/')}` : ''}`;
     case 'route': return `${op.action} route ${op.route.dst} table ${op.route.table}`;
-    case 'rule': return `${op.action} rule pref ${op.rule.priority} to ${op.rule.dst} dport ${op.rule.dport ?? '-'}`;
+    case 'rule': return `${op.action} rule pref ${op.rule.priority}${op.rule.src ? ` from ${op.rule.src}` : ''} to ${op.rule.dst ?? 'all'} dport ${op.rule.dport ?? '-'}`;
   }
 }

@@ -15,6 +15,7 @@ declare -A PROVIDES=(
   [firefox-esr]=/usr/bin/firefox-esr
   [baresip]=/usr/bin/baresip
   [iproute2]=/usr/sbin/ip
+  [nftables]=/usr/sbin/nft
   [procps]=/usr/bin/pgrep
   [openssl]=/usr/bin/openssl
   [ansible-lint]=/usr/bin/ansible-lint

@@ -36,6 +36,7 @@ export const ANSWER_KINDS = [
   'silent-draining', // draining
   'silent-not-chosen', // --race single: another relay answers this flow
   'silent-claimed', // a relay ranked before this one in the race group answered (its claim cancelled ours)
+  'silent-standby', // --standby: the PoP's other relays still have room (relay/capacity/standby.ts)
 ] as const;
 export type AnswerKind = (typeof ANSWER_KINDS)[number];
 

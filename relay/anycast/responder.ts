@@ -58,6 +58,7 @@ import type { SourceRateLimiter } from './rate-limit.js';
 import {
   alternateKey,
   fallbackRelay,
+  type AlternateKey,
   flowKey,
   LOAD_STEPS,
   singleResponder,
@@ -98,6 +99,12 @@ export interface RaceGroupView {
   refresh(): void;
 }
 
+/** Where a full or draining PoP sends new clients (implemented by relay/capacity/remote-overflow.ts). */
+export interface OverflowTarget {
+  /** A remote relay's address for this transport and family, when this relay is the PoP's designated responder. */
+  alternate(key: AlternateKey): TransportAddress | undefined;
+}
+
 export interface AnycastResponderDeps {
   credentials: CredentialStore;
   nonces: NonceService;
@@ -112,6 +119,10 @@ export interface AnycastResponderDeps {
   group?: RaceGroupView;
   /** The PoP's live relays; required with `race: single`, used for stream fallbacks when given. */
   directory?: RelayDirectory;
+  /** Where a full/draining PoP sends new clients (relay/capacity/remote-overflow.ts); absent = silent. */
+  overflow?: OverflowTarget;
+  /** `--standby` (relay/capacity/standby.ts): silent in the race while `silent` says so. */
+  standby?: { readonly silent: boolean };
   timers?: Timers;
 }
 
@@ -268,20 +279,24 @@ export class AnycastResponder {
     const stream = transport.protocol !== 'udp';
     const key = alternateKey(transport.protocol, familyOf(clientAddress));
     const draining = this.#deps.drain.isDraining;
-    const decision = raceDecision(this.#deps.load.score(), draining, this.#opts.raceMaxDelayMs, this.#opts.raceCurve);
+    const standby = this.#deps.standby?.silent === true;
+    const decision = raceDecision(this.#deps.load.score(), draining || standby, this.#opts.raceMaxDelayMs, this.#opts.raceCurve);
     let alternate: TransportAddress | undefined = this.#opts.alternates[key];
     let delayMs = 0;
+    let remote: TransportAddress | undefined;
     if (decision.kind === 'silent') {
       const other = stream && this.#deps.directory ? fallbackRelay(this.#deps.directory.relays(), this.#opts.relayId, key) : undefined;
-      if (other === undefined) {
-        this.#metrics.count(decision.reason === 'full' ? 'silent-full' : 'silent-draining');
+      remote = other === undefined && !standby ? this.#deps.overflow?.alternate(key) : undefined;
+      if (other === undefined && remote === undefined) {
+        this.#metrics.count(standby ? 'silent-standby' : decision.reason === 'full' ? 'silent-full' : 'silent-draining');
         return;
       }
-      alternate = other.address;
+      alternate = other?.address ?? remote;
     } else if (!stream && this.#opts.race === 'race') {
       delayMs = decision.delayMs;
     }
-    if (!this.#mayAnswer(transport, clientAddress, clientPort)) return;
+    // The overflow answer comes from the PoP's one designated relay: no hashing over a directory of full relays.
+    if (remote === undefined && !this.#mayAnswer(transport, clientAddress, clientPort)) return;
     if (alternate === undefined) {
       this.#metrics.count('dropped-no-alternate');
       return;

@@ -30,7 +30,7 @@ import type { RaceCurve, RaceMode, RedirectMode } from '../../src/config/schema.
 import { AnswerBudget, DEFAULT_ANSWER_BUDGET } from './answer-budget.js';
 import { RaceGroup } from './race-group.js';
 import { DEFAULT_RATE_LIMIT_OPTIONS, SourceRateLimiter } from './rate-limit.js';
-import { AnycastResponder } from './responder.js';
+import { AnycastResponder, type OverflowTarget } from './responder.js';
 import type { AlternateServers, RelayDirectory } from './single-responder.js';
 
 /** The part of RelayConfig (src/config/schema.ts) the anycast responder needs. */
@@ -72,6 +72,10 @@ export interface AnycastSetupDeps {
   allocations: () => number;
   /** Required with --race single (the cluster's relay registry); optional otherwise. */
   directory?: RelayDirectory;
+  /** `pop-distance`: overflow to a remote PoP when this PoP is full (relay/capacity/remote-overflow.ts). */
+  overflow?: OverflowTarget;
+  /** `--standby` (relay/capacity/standby.ts). */
+  standby?: { readonly silent: boolean };
   timers?: Timers;
 }
 
@@ -147,7 +151,8 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
             clock: deps.clock,
             log,
             fleetKeys: () => deps.nonces.keys(),
-            state: () => ({ score: load.score(), draining: drain.isDraining }),
+            // a silent hot spare is out of the ranking like a draining relay (nobody waits for its claim)
+            state: () => ({ score: load.score(), draining: drain.isDraining || deps.standby?.silent === true }),
             onClaim: (c) => responderRef?.peerClaimed(c.clientAddress, c.clientPort, c.transactionId),
             timers: deps.timers,
           },
@@ -178,6 +183,8 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
       metrics,
       group,
       directory: deps.directory,
+      overflow: deps.overflow,
+      standby: deps.standby,
       timers: deps.timers,
     },
   );

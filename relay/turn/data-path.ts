@@ -15,6 +15,10 @@
  * each STUN message), so a packet costs no clock read. Expiry is therefore seen up to one tick late, which is
  * nothing next to lifetimes of minutes; the bandwidth bucket refills per tick.
  *
+ * With an overlay (relay/overlay/), a peer that is another anyturn relay's relayed address is reached over the
+ * private network instead of the public one (turn/overlay-route.ts: the one call, after the permission and
+ * bandwidth checks); what arrives that way enters `fromPeer` like any peer datagram.
+ *
  * Behind 1:1 NAT (`external-ip`) a peer address that is one of this relay's advertised public addresses is sent to
  * on the private one, and a datagram from one of our private addresses that no permission admits is judged as
  * coming from its public address (relay/turn/address-map.ts): client-to-client on this relay without a hairpin.
@@ -41,6 +45,7 @@ import { NO_ADDRESS_MAP, type AddressMap } from './address-map.js';
 import type { Allocation } from './allocation.js';
 import type { AllocationTable } from './allocation-table.js';
 import type { ClientTransport } from './client-transport.js';
+import type { OverlayRoute } from './overlay-route.js';
 import { takeTokens } from './quota.js';
 import type { RelaySocket } from './relay-socket.js';
 
@@ -60,6 +65,8 @@ export class DataPath {
   readonly #addresses: AddressMap;
   /** Transaction id of Data indications: random, the last 4 bytes count up. */
   readonly #txid = randomBytes(12);
+  /** Relay-to-relay over the private network (relay/overlay/); undefined = every peer the public way. */
+  readonly #overlay: OverlayRoute | undefined;
 
   constructor(deps: {
     table: AllocationTable;
@@ -69,7 +76,9 @@ export class DataPath {
     maxBytesPerSecond: number;
     /** external-ip mappings (default: none). */
     addresses?: AddressMap;
+    overlay?: OverlayRoute;
   }) {
+    this.#overlay = deps.overlay;
     this.#table = deps.table;
     this.#addresses = deps.addresses ?? NO_ADDRESS_MAP;
     this.#now = deps.clock.now();
@@ -123,11 +132,14 @@ export class DataPath {
       m.drop('bandwidth');
       return;
     }
-    try {
-      relay.socket.send(data, peerPort, this.#addresses.toPrivate(peerAddress));
-    } catch {
-      m.drop('send-failed');
-      return;
+    const overlay = this.#overlay;
+    if (overlay === undefined || !overlay.forward(relay, peerAddress, peerPort, data)) {
+      try {
+        relay.socket.send(data, peerPort, this.#addresses.toPrivate(peerAddress));
+      } catch {
+        m.drop('send-failed');
+        return;
+      }
     }
     m.peerSentPackets += 1;
     m.peerSentBytes += data.length;

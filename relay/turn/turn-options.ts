@@ -1,4 +1,5 @@
 import type { ExternalAddress } from './address-map.js';
+import type { EgressEntry, Uplink } from './egress.js';
 
 /**
  * Options of the TURN core. Plain typed values: the daemon maps its validated config into this object once;
@@ -16,6 +17,10 @@ export interface TurnOptions {
    * as one of these public addresses are reached on the private one (relay/turn/address-map.ts). Default none.
    */
   readonly externalAddresses?: readonly ExternalAddress[];
+  /** Per-tenant egress (turn/egress.ts): which relay address a tenant's allocations get. Default none. */
+  readonly egress?: readonly EgressEntry[];
+  /** This host's uplinks by name (for the cluster-wide egress table). Default none. */
+  readonly uplinks?: readonly Uplink[];
   /** Relayed ports are taken from [minPort, maxPort]. */
   readonly minPort: number;
   readonly maxPort: number;

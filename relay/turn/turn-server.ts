@@ -22,7 +22,9 @@ import { AllocationTable } from './allocation-table.js';
 import type { ClientTransport } from './client-transport.js';
 import type { OpenedRelay, TurnCore } from './context.js';
 import { DataPath } from './data-path.js';
+import type { OverlayRoute } from './overlay-route.js';
 import { Dispatcher, type AnycastHandover } from './dispatch.js';
+import { EgressTable } from './egress.js';
 import { familyOf, formatFiveTuple } from './five-tuple.js';
 import { PeerPolicy } from './peer-policy.js';
 import { PortAllocator, type PortRequest } from './port-allocator.js';
@@ -41,6 +43,8 @@ export interface TurnServerDeps {
   anycast?: AnycastHandover;
   /** Makes relayed sockets (default: dgram udp4/udp6). */
   createRelaySocket?: RelaySocketFactory;
+  /** Relay-to-relay forwarding over the overlay (relay/overlay/); absent = every peer the public way. */
+  overlay?: OverlayRoute;
 }
 
 export type TurnServerEvents = {
@@ -72,6 +76,8 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   readonly #socketFactory: RelaySocketFactory;
   readonly #relayAddresses: { 4: readonly string[]; 6: readonly string[] };
   readonly #nextRelayAddress = { 4: 0, 6: 0 };
+  /** Per-tenant egress (configured entries, and the cluster-wide table set by relay/cluster-sync.ts). */
+  readonly egress: EgressTable;
   readonly #timer: NodeJS.Timeout;
   #lastSweep: number;
   #closed = false;
@@ -83,6 +89,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     this.#log = deps.log.child({ component: 'turn' });
     this.#socketFactory = deps.createRelaySocket ?? defaultRelaySocketFactory;
     this.addresses = new AddressMap(this.options.externalAddresses ?? []);
+    this.egress = new EgressTable(this.options.egress ?? [], this.options.uplinks ?? []);
     this.#relayAddresses = {
       4: this.options.relayAddresses.filter((a) => familyOf(a) === 4),
       6: this.options.relayAddresses.filter((a) => familyOf(a) === 6),
@@ -106,6 +113,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       log: this.#log,
       maxBytesPerSecond: this.options.maxBytesPerSecond,
       addresses: this.addresses,
+      overlay: deps.overlay,
     });
     const peers = new PeerPolicy(this.options);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
@@ -250,7 +258,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     }
     let lastError: unknown;
     for (let attempt = 0; attempt < BIND_ATTEMPTS && !this.#closed && !allocation.closed; attempt++) {
-      const address = addresses[this.#nextRelayAddress[family]++ % addresses.length];
+      const address = this.egress.addressFor(allocation.username, family) ?? addresses[this.#nextRelayAddress[family]++ % addresses.length];
       const port = this.#ports.acquire(address, request);
       if (port === undefined) continue;
       try {

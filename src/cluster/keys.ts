@@ -11,10 +11,14 @@
  *   {anyturn}:announce:<pop>/<agent> STRING JSON AnnouncementRecord, PX = TTL
  *   {anyturn}:secrets             ZSET  secret -> time added (ms)
  *   {anyturn}:secrets:version     STRING counter, INCR on every change
+ *   {anyturn}:overlay-keys        ZSET  overlay key -> time added (ms)
+ *   {anyturn}:overlay-keys:version STRING counter, INCR on every change
+ *   {anyturn}:egress             ZSET  tenant=uplink rule -> time added (ms)
+ *   {anyturn}:egress:version     STRING counter, INCR on every change
  *   {anyturn}:nonce-key           STRING base64 key, created once with SET NX
  *   {anyturn}:addr:<ip>:<port>    STRING owning relay id, PX = TTL (IPv6 as [ip]:port)
  *   {anyturn}:epoch               STRING random, SET NX: changes when Redis lost its data
- *   {anyturn}:events              pub/sub channel ('secrets')
+ *   {anyturn}:events              pub/sub channel ('secrets', 'overlay-keys', 'egress')
  */
 import type { RelayedAddress } from './types.js';
 
@@ -57,6 +61,22 @@ export class ClusterKeys {
 
   get secretsVersion(): string {
     return `${this.#base}secrets:version`;
+  }
+
+  get overlayKeys(): string {
+    return `${this.#base}overlay-keys`;
+  }
+
+  get overlayKeysVersion(): string {
+    return `${this.#base}overlay-keys:version`;
+  }
+
+  get egressRules(): string {
+    return `${this.#base}egress`;
+  }
+
+  get egressRulesVersion(): string {
+    return `${this.#base}egress:version`;
   }
 
   get epoch(): string {

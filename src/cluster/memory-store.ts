@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import { TypedEmitter } from '../events.js';
 import { announcementMember, relayedAddressText } from './keys.js';
-import { announcementRecordOf, checkClaim, checkSecret, compareAnnouncements, compareRelays, relayRecordOf } from './records.js';
+import { announcementRecordOf, checkClaim, checkEgressRule, checkOverlayKey, checkSecret, compareAnnouncements, compareRelays, relayRecordOf } from './records.js';
 import type { ClusterStore } from './store.js';
 import { summarize } from './summary.js';
 import type {
@@ -28,7 +28,7 @@ interface Expiring<T> {
   expiresAt: number;
 }
 
-type BackendEvents = { secrets: [secrets: string[]] };
+type BackendEvents = { secrets: [secrets: string[]]; overlayKeys: [keys: string[]]; egressRules: [rules: string[]] };
 
 /** The shared state behind one or more MemoryClusterStore handles. */
 export class MemoryClusterBackend {
@@ -36,12 +36,24 @@ export class MemoryClusterBackend {
   readonly announcements = new Map<string, Expiring<AnnouncementRecord>>();
   /** secret -> time added. */
   readonly secrets = new Map<string, number>();
+  /** overlay key -> time added. */
+  readonly overlayKeys = new Map<string, number>();
+  /** egress rule -> time added. */
+  readonly egressRules = new Map<string, number>();
   readonly addresses = new Map<string, Expiring<string>>();
   nonceKey: Buffer | undefined;
   readonly events = new TypedEmitter<BackendEvents>();
 
   secretList(): string[] {
-    return [...this.secrets.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([s]) => s);
+    return newestFirst(this.secrets);
+  }
+
+  overlayKeyList(): string[] {
+    return newestFirst(this.overlayKeys);
+  }
+
+  egressRuleList(): string[] {
+    return newestFirst(this.egressRules);
   }
 }
 
@@ -60,12 +72,20 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
   readonly #onSecrets = (secrets: string[]) => {
     if (!this.#closed) this.safeEmit('secrets', secrets);
   };
+  readonly #onOverlayKeys = (keys: string[]) => {
+    if (!this.#closed) this.safeEmit('overlayKeys', keys);
+  };
+  readonly #onEgressRules = (rules: string[]) => {
+    if (!this.#closed) this.safeEmit('egressRules', rules);
+  };
 
   constructor(opts: MemoryClusterStoreOptions = {}) {
     super();
     this.#clock = opts.clock ?? systemClock;
     this.backend = opts.backend ?? new MemoryClusterBackend();
     this.backend.events.on('secrets', this.#onSecrets);
+    this.backend.events.on('overlayKeys', this.#onOverlayKeys);
+    this.backend.events.on('egressRules', this.#onEgressRules);
   }
 
   async start(): Promise<void> {}
@@ -74,6 +94,8 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
     if (this.#closed) return;
     this.#closed = true;
     this.backend.events.off('secrets', this.#onSecrets);
+    this.backend.events.off('overlayKeys', this.#onOverlayKeys);
+    this.backend.events.off('egressRules', this.#onEgressRules);
   }
 
   connectionState(): ConnectionState {
@@ -124,18 +146,46 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
 
   async addSecret(secret: string): Promise<WriteResult> {
     checkSecret(secret);
-    if (!this.backend.secrets.has(secret)) {
-      // Strictly increasing so "newest first" holds for secrets added in the same ms.
-      let t = this.#clock.now();
-      for (const added of this.backend.secrets.values()) if (added >= t) t = added + 1;
-      this.backend.secrets.set(secret, t);
-      this.backend.events.safeEmit('secrets', this.backend.secretList());
-    }
+    if (addNewest(this.backend.secrets, secret, this.#clock.now())) this.backend.events.safeEmit('secrets', this.backend.secretList());
     return 'written';
   }
 
   async retireSecret(secret: string): Promise<WriteResult> {
     if (this.backend.secrets.delete(secret)) this.backend.events.safeEmit('secrets', this.backend.secretList());
+    return 'written';
+  }
+
+  overlayKeys(): string[] {
+    return this.backend.overlayKeyList();
+  }
+
+  async addOverlayKey(key: string): Promise<WriteResult> {
+    checkOverlayKey(key);
+    if (addNewest(this.backend.overlayKeys, key, this.#clock.now())) {
+      this.backend.events.safeEmit('overlayKeys', this.backend.overlayKeyList());
+    }
+    return 'written';
+  }
+
+  async retireOverlayKey(key: string): Promise<WriteResult> {
+    if (this.backend.overlayKeys.delete(key)) this.backend.events.safeEmit('overlayKeys', this.backend.overlayKeyList());
+    return 'written';
+  }
+
+  egressRules(): string[] {
+    return this.backend.egressRuleList();
+  }
+
+  async addEgressRule(rule: string): Promise<WriteResult> {
+    checkEgressRule(rule);
+    if (addNewest(this.backend.egressRules, rule, this.#clock.now())) {
+      this.backend.events.safeEmit('egressRules', this.backend.egressRuleList());
+    }
+    return 'written';
+  }
+
+  async retireEgressRule(rule: string): Promise<WriteResult> {
+    if (this.backend.egressRules.delete(rule)) this.backend.events.safeEmit('egressRules', this.backend.egressRuleList());
     return 'written';
   }
 
@@ -178,6 +228,19 @@ export class MemoryClusterStore extends TypedEmitter<ClusterStoreEvents> impleme
     }
     return e.value;
   }
+}
+
+function newestFirst(added: Map<string, number>): string[] {
+  return [...added.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([s]) => s);
+}
+
+/** Adds `value` as the newest entry (strictly increasing times: "newest first" holds within one ms). */
+function addNewest(added: Map<string, number>, value: string, now: number): boolean {
+  if (added.has(value)) return false;
+  let t = now;
+  for (const at of added.values()) if (at >= t) t = at + 1;
+  added.set(value, t);
+  return true;
 }
 
 /** Values not yet expired; drops the expired ones. */

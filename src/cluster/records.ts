@@ -27,6 +27,20 @@ export function checkSecret(secret: string): void {
   }
 }
 
+/** Overlay keys (src/overlay/keyring.ts): long enough to be a key, printable, no whitespace. */
+export function checkOverlayKey(key: string): void {
+  if (typeof key !== 'string' || key.length < 16 || key.length > 512 || /[\s]/.test(key)) {
+    throw new AnyturnError('ATN_ERR_CONFIG_INVALID', 'an overlay key must be 16..512 characters without whitespace');
+  }
+}
+
+/** Egress rules: `TENANT=UPLINK` (a user name or *, and an uplink name as in the relays' `uplink` setting). */
+export function checkEgressRule(rule: string): void {
+  if (typeof rule !== 'string' || !/^[^\s=]{1,256}=[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(rule)) {
+    throw new AnyturnError('ATN_ERR_CONFIG_INVALID', 'an egress rule must be TENANT=UPLINK (a user name or *, and an uplink name)');
+  }
+}
+
 /** Checks the arguments of a relayed-address claim. */
 export function checkClaim(relayId: string, ttlMs: number): void {
   checkId('relay id', relayId);
@@ -38,7 +52,17 @@ export function relayRecordOf(relay: RelayHeartbeat, ttlMs: number, now: number)
   checkId('relay id', relay.id);
   checkId('PoP name', relay.pop);
   checkTtl(ttlMs);
-  return { ...relay, addresses: relay.addresses.map((a) => ({ ...a })), updatedAt: now, ttlMs };
+  const overlay = relay.overlay === undefined
+    ? {}
+    : {
+      overlay: {
+        ...relay.overlay,
+        addresses: relay.overlay.addresses.map((a) => ({ ...a })),
+        paths: relay.overlay.paths.map((p) => ({ ...p })),
+        ...(relay.overlay.relayed !== undefined ? { relayed: { ...relay.overlay.relayed, addresses: [...relay.overlay.relayed.addresses] } } : {}),
+      },
+    };
+  return { ...relay, addresses: relay.addresses.map((a) => ({ ...a })), ...overlay, updatedAt: now, ttlMs };
 }
 
 /** Checks an announcement and stamps it: the record both stores keep (prefixes copied). */

@@ -12,6 +12,27 @@ const address = z.object({
   port: z.number().int().min(0).max(65535),
 });
 
+const overlay = z.object({
+  addresses: z.array(z.object({
+    family: z.union([z.literal(4), z.literal(6)]),
+    address: z.string().min(1).max(64),
+    port: z.number().int().min(1).max(65535),
+  })).max(4),
+  paths: z.array(z.object({
+    peer: z.string().min(1).max(128),
+    path: z.number().int().min(0).max(3),
+    up: z.boolean(),
+    rttMs: z.number().nonnegative().optional(),
+    loss: z.number().min(0).max(1),
+    duplicates: z.number().nonnegative(),
+  })).max(1024),
+  relayed: z.object({
+    addresses: z.array(z.string().min(1).max(64)).max(64),
+    minPort: z.number().int().min(0).max(65535),
+    maxPort: z.number().int().min(0).max(65535),
+  }).optional(),
+});
+
 const relayRecord = z.object({
   id: z.string().min(1).max(128),
   pop: z.string().min(1).max(128),
@@ -21,6 +42,7 @@ const relayRecord = z.object({
   load: z.number(),
   bandwidthBps: z.number().nonnegative(),
   state: z.enum(['active', 'draining', 'full']),
+  overlay: overlay.optional(),
   updatedAt: z.number(),
   ttlMs: z.number().positive(),
 });

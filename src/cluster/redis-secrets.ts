@@ -1,12 +1,11 @@
 /**
- * REST secrets on Redis, for RedisClusterStore: a local copy (newest first) applied at
+ * A rotating secret list on Redis (the REST secrets, and the overlay keys), for RedisClusterStore: a local copy (newest first) applied at
  * once, changes written with a version bump and a pub/sub notice, and a re-seed when
  * Redis lost its data. A change stays pending until Redis took it: pending changes are
  * replayed in order when Redis is back, and laid over every list loaded from Redis
  * meanwhile (a load racing a local change never undoes it).
  */
 import type { Clock } from '../clock.js';
-import type { ClusterKeys } from './keys.js';
 import type { RedisClient } from './redis-connection.js';
 
 interface Secret {
@@ -14,6 +13,13 @@ interface Secret {
   addedAt: number;
 }
 type Op = 'add' | 'retire';
+/** Where one list lives: its sorted set, its version counter and the pub/sub message announcing a change. */
+export interface SecretListKeys {
+  set: string;
+  version: string;
+  events: string;
+  message: string;
+}
 export interface SecretChange {
   op: Op;
   entry: Secret;
@@ -26,7 +32,7 @@ export class RedisSecretBook {
 
   constructor(
     private readonly client: RedisClient,
-    private readonly keys: ClusterKeys,
+    private readonly keys: SecretListKeys,
     private readonly clock: Clock,
     private readonly onChange: (secrets: string[]) => void,
   ) {}
@@ -53,9 +59,9 @@ export class RedisSecretBook {
 
   async write(change: SecretChange): Promise<void> {
     const m = this.client.multi();
-    if (change.op === 'add') m.zadd(this.keys.secrets, 'NX', change.entry.addedAt, change.entry.secret);
-    else m.zrem(this.keys.secrets, change.entry.secret);
-    const r = await m.incr(this.keys.secretsVersion).publish(this.keys.events, 'secrets').exec();
+    if (change.op === 'add') m.zadd(this.keys.set, 'NX', change.entry.addedAt, change.entry.secret);
+    else m.zrem(this.keys.set, change.entry.secret);
+    const r = await m.incr(this.keys.version).publish(this.keys.events, this.keys.message).exec();
     if (r === null || r.some(([err]) => err !== null)) throw new Error('secret change not written');
     const i = this.#pending.indexOf(change);
     if (i >= 0) this.#pending.splice(i, 1);
@@ -70,16 +76,16 @@ export class RedisSecretBook {
   async seed(): Promise<number> {
     if (this.#list.length === 0) return 0;
     const m = this.client.multi();
-    for (const s of this.#list) m.zadd(this.keys.secrets, 'NX', s.addedAt, s.secret);
-    await m.incr(this.keys.secretsVersion).publish(this.keys.events, 'secrets').exec();
+    for (const s of this.#list) m.zadd(this.keys.set, 'NX', s.addedAt, s.secret);
+    await m.incr(this.keys.version).publish(this.keys.events, this.keys.message).exec();
     return this.#list.length;
   }
 
   /** Reloads when the version changed (or always, with `force`). */
   async load(force: boolean): Promise<void> {
-    const version = await this.client.get(this.keys.secretsVersion);
+    const version = await this.client.get(this.keys.version);
     if (!force && version === this.#version) return;
-    const flat = await this.client.zrevrange(this.keys.secrets, 0, -1, 'WITHSCORES');
+    const flat = await this.client.zrevrange(this.keys.set, 0, -1, 'WITHSCORES');
     const list: Secret[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) list.push({ secret: flat[i], addedAt: Number(flat[i + 1]) });
     // Never seen a version and Redis holds none: data lost, the next resync seeds it again.

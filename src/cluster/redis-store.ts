@@ -20,7 +20,7 @@ import { createRedisClient, type RedisClient } from './redis-connection.js';
 import { RedisRecordIndex } from './redis-record-index.js';
 import { RedisSecretBook, type SecretChange } from './redis-secrets.js';
 import { parseRedisUrl, redactRedisUrl } from './redis-url.js';
-import { announcementRecordOf, checkClaim, checkSecret, compareAnnouncements, compareRelays, relayRecordOf } from './records.js';
+import { announcementRecordOf, checkClaim, checkEgressRule, checkOverlayKey, checkSecret, compareAnnouncements, compareRelays, relayRecordOf } from './records.js';
 import type { ClusterStore } from './store.js';
 import { summarize } from './summary.js';
 import type {
@@ -71,6 +71,8 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
   #relays = new Map<string, RelayRecord>();
   #announcements = new Map<string, AnnouncementRecord>();
   readonly #secrets: RedisSecretBook;
+  readonly #overlayKeys: RedisSecretBook;
+  readonly #egressRules: RedisSecretBook;
   readonly #addresses: RedisAddressIndex;
   /** The Redis data epoch this process last saw. */
   #epoch: string | undefined;
@@ -93,7 +95,19 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     };
     this.#client = createRedisClient(target, conn);
     this.#sub = createRedisClient(target, conn);
-    this.#secrets = new RedisSecretBook(this.#client, this.#keys, this.#clock, (list) => this.safeEmit('secrets', list));
+    const k = this.#keys;
+    this.#secrets = new RedisSecretBook(
+      this.#client, { set: k.secrets, version: k.secretsVersion, events: k.events, message: 'secrets' }, this.#clock,
+      (list) => this.safeEmit('secrets', list),
+    );
+    this.#overlayKeys = new RedisSecretBook(
+      this.#client, { set: k.overlayKeys, version: k.overlayKeysVersion, events: k.events, message: 'overlay-keys' },
+      this.#clock, (list) => this.safeEmit('overlayKeys', list),
+    );
+    this.#egressRules = new RedisSecretBook(
+      this.#client, { set: k.egressRules, version: k.egressRulesVersion, events: k.events, message: 'egress' },
+      this.#clock, (list) => this.safeEmit('egressRules', list),
+    );
     this.#addresses = new RedisAddressIndex(this.#client, this.#keys, this.#clock);
     this.#registry = new RedisRecordIndex(this.#client, this.#clock, {
       index: this.#keys.relayIndex,
@@ -115,6 +129,8 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     });
     this.#sub.on('message', (_channel: string, message: string) => {
       if (message === 'secrets') void this.#guard(() => this.#secrets.load(true));
+      if (message === 'overlay-keys') void this.#guard(() => this.#overlayKeys.load(true));
+      if (message === 'egress') void this.#guard(() => this.#egressRules.load(true));
     });
   }
 
@@ -189,6 +205,8 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
         this.#registry.load(),
         this.#announcementIndex.load(),
         this.#secrets.load(false),
+        this.#overlayKeys.load(false),
+        this.#egressRules.load(false),
       ]);
       // Own records are always known locally, even when their last write was lost.
       for (const [id, own] of this.#registry.ownLive()) if (!relays.has(id)) relays.set(id, own);
@@ -227,8 +245,38 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     return this.#secretChange(this.#secrets.local('retire', secret));
   }
 
-  async #secretChange(change: SecretChange): Promise<WriteResult> {
-    return this.#write(() => this.#secrets.write(change));
+  async #secretChange(change: SecretChange, book: RedisSecretBook = this.#secrets): Promise<WriteResult> {
+    return this.#write(() => book.write(change));
+  }
+
+  // --- overlay keys --------------------------------------------------------------------------
+
+  overlayKeys(): string[] {
+    return this.#overlayKeys.list();
+  }
+
+  async addOverlayKey(key: string): Promise<WriteResult> {
+    checkOverlayKey(key);
+    return this.#secretChange(this.#overlayKeys.local('add', key), this.#overlayKeys);
+  }
+
+  async retireOverlayKey(key: string): Promise<WriteResult> {
+    return this.#secretChange(this.#overlayKeys.local('retire', key), this.#overlayKeys);
+  }
+
+  // --- egress rules ------------------------------------------------------------------------
+
+  egressRules(): string[] {
+    return this.#egressRules.list();
+  }
+
+  async addEgressRule(rule: string): Promise<WriteResult> {
+    checkEgressRule(rule);
+    return this.#secretChange(this.#egressRules.local('add', rule), this.#egressRules);
+  }
+
+  async retireEgressRule(rule: string): Promise<WriteResult> {
+    return this.#secretChange(this.#egressRules.local('retire', rule), this.#egressRules);
   }
 
   // --- nonce key ---------------------------------------------------------------------------
@@ -354,16 +402,20 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     await this.#client.set(this.#keys.epoch, randomBytes(12).toString('base64url'), 'NX');
     const epoch = await this.#client.get(this.#keys.epoch);
     if (this.#epoch !== undefined && epoch !== this.#epoch) {
-      const n = await this.#secrets.seed();
+      const n = (await this.#secrets.seed()) + (await this.#overlayKeys.seed()) + (await this.#egressRules.seed());
       this.#log.info({ secrets: n }, 'cluster store lost its data: state written again');
     }
     this.#epoch = epoch ?? undefined;
     await this.#secrets.replay();
+    await this.#overlayKeys.replay();
+    await this.#egressRules.replay();
     await this.#registry.resync();
     await this.#announcementIndex.resync();
     await this.#addresses.resync();
     if (this.#nonceKey !== undefined) await this.#syncNonceKey();
     await this.#secrets.load(true);
+    await this.#overlayKeys.load(true);
+    await this.#egressRules.load(true);
     await this.refresh();
   }
 

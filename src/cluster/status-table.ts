@@ -46,7 +46,23 @@ export function renderStatus(view: StatusView): string {
   );
   const popsText = view.pops.length === 0 ? '(no PoPs)' : pops;
   const relaysText = view.relays.length === 0 ? '(no relays registered)' : relays;
-  return `${head}\n\n${popsText}\n\n${relaysText}\n`;
+  const overlay = overlayTable(view.relays);
+  return `${head}\n\n${popsText}\n\n${relaysText}\n${overlay === undefined ? '' : `\n${overlay}\n`}`;
+}
+
+/** One row per relay × peer relay × overlay path (what the receiving relay measured); undefined without overlay. */
+function overlayTable(relays: readonly RelayRecord[]): string | undefined {
+  const rows: string[][] = [];
+  for (const r of relays) {
+    for (const p of r.overlay?.paths ?? []) {
+      rows.push([
+        r.id, p.peer, String(p.path), p.up ? 'up' : 'DOWN',
+        p.rttMs === undefined ? '-' : `${p.rttMs.toFixed(2)} ms`, `${(p.loss * 100).toFixed(2)}%`, String(p.duplicates),
+      ]);
+    }
+  }
+  if (rows.length === 0) return undefined;
+  return table(['OVERLAY', 'PEER', 'PATH', 'STATE', 'RTT', 'LOSS', 'DUPLICATES'], rows);
 }
 
 /** `announce`, `announce +2`, `withdrawn`, `-` (no agent); several agents joined by `/`. */

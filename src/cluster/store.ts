@@ -59,6 +59,21 @@ export interface ClusterStore
   addSecret(secret: string): Promise<WriteResult>;
   retireSecret(secret: string): Promise<WriteResult>;
 
+  // --- overlay keys (src/overlay/keyring.ts) ---------------------------------------------
+  /** Newest first (the newest signs). Subscribers get the 'overlayKeys' event on every change, cluster-wide. */
+  overlayKeys(): string[];
+  addOverlayKey(key: string): Promise<WriteResult>;
+  retireOverlayKey(key: string): Promise<WriteResult>;
+
+  // --- per-tenant egress table (relay/turn/egress.ts) ---------------------------------------
+  /**
+   * `tenant=uplink` rules, newest first (the newest rule of a tenant wins); each relay maps uplink names to its own
+   * relay addresses (`uplink NAME=IP`). Subscribers get the 'egressRules' event on every change, cluster-wide.
+   */
+  egressRules(): string[];
+  addEgressRule(rule: string): Promise<WriteResult>;
+  retireEgressRule(rule: string): Promise<WriteResult>;
+
   // --- fleet nonce key ------------------------------------------------------------------
   /**
    * The fleet-wide nonce key: created once, atomically (SET NX), shared by every relay.

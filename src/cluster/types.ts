@@ -29,6 +29,32 @@ export interface RelayHeartbeat {
   /** Relayed bandwidth, bits per second (both directions). */
   bandwidthBps: number;
   state: RelayState;
+  /** The relay's overlay (relay/overlay/): absent when it has none. */
+  overlay?: RelayOverlay;
+}
+
+/** A relay's overlay addresses (index = path) and what it measured on each path to each other relay. */
+export interface RelayOverlay {
+  addresses: RelayedAddress[];
+  paths: OverlayPathReport[];
+  /**
+   * Where the relay's relayed addresses live (advertised relay IPs and the port range): a peer address inside them
+   * belongs to this relay, known without a look-up in the relayed-address index.
+   */
+  relayed?: { addresses: string[]; minPort: number; maxPort: number };
+}
+
+/** One path from this relay to `peer`, as the receiving side measures it (and RTT as the sender sees it). */
+export interface OverlayPathReport {
+  peer: string;
+  path: number;
+  up: boolean;
+  /** Smoothed RTT, ms (absent before the first echo). */
+  rttMs?: number;
+  /** Lost / expected packet ids received on this path since start, 0..1. */
+  loss: number;
+  /** Copies this relay dropped because the other path's copy came first. */
+  duplicates: number;
 }
 
 /** A registry entry: the last heartbeat plus when it was written and for how long it holds. */
@@ -91,6 +117,10 @@ export type WriteResult = 'written' | 'queued';
 export type ClusterStoreEvents = {
   /** The REST secrets changed (newest first). */
   secrets: [secrets: string[]];
+  /** The overlay keys changed (newest first). */
+  overlayKeys: [keys: string[]];
+  /** The egress table changed (`tenant=uplink` rules, newest first). */
+  egressRules: [rules: string[]];
   /** The fleet nonce key changed (first load, or the backend's differs from a provisional one). */
   nonceKey: [key: Buffer];
   /** Backend reachability changed (the memory store is always up). */

@@ -114,6 +114,22 @@ export interface AgentConfig {
   agentId: string;
   /** BGP policy re-evaluation and announcement publication period, ms. */
   announceInterval: number;
+  /** Per-tenant egress: traffic from each relay address `source` leaves by its uplink (source-based policy routing). */
+  egress: readonly AgentEgress[];
+  /** Priority of the egress rules (`from source lookup table`). */
+  egressRulePriority: number;
+}
+
+/** One uplink of the PoP router and the relay addresses whose traffic leaves by it. */
+export interface AgentEgress {
+  /** CIDR (a bare address is /32 or /128). */
+  source: string;
+  /** The uplink's gateway. */
+  via: string;
+  /** The uplink interface. */
+  dev: string;
+  /** The routing table holding this uplink's default route (dedicated to the agent). */
+  table: number;
 }
 
 export const AGENT_FLAGS = {
@@ -165,6 +181,13 @@ const BgpSchema = z.strictObject({
   hysteresis: z.number().min(0).max(1).default(0.05),
 });
 
+const EgressSchema = z.strictObject({
+  source: cidr(),
+  via: specificIpAddress(),
+  dev: ifName(),
+  table: u32(1).refine((t) => t < 253 || t > 255, 'must not be a system table (253 default, 254 main, 255 local)'),
+});
+
 /** The file form (kebab-case keys), with defaults. */
 export const AgentFileSchema = z.strictObject({
   pop: name(),
@@ -195,6 +218,8 @@ export const AgentFileSchema = z.strictObject({
   redis: redisUrl().optional(),
   'agent-id': name().optional(),
   'announce-interval': count(100).default(5000),
+  egress: z.array(EgressSchema).default([]),
+  'egress-rule-priority': u32(1).refine((p) => p !== 32766 && p !== 32767, 'must not be the main/default rule priority').default(200),
   /** Free text for the operator; ignored. */
   comment: text().optional(),
 });
@@ -240,6 +265,14 @@ function crossCheck(c: AgentFile, ctx: z.RefinementCtx): void {
       issue(['nexthop-id-last'], `the range needs at least ${nexthopIdsNeeded(relays.length)} ids for ${relays.length} relays`);
     }
   }
+  (Array.isArray(c.egress) ? c.egress : []).forEach((e, i, all) => {
+    if (e.table === c.table) issue(['egress', i, 'table'], 'must differ from table (the broadcast routes)');
+    if (all.some((o, j) => j !== i && o.table === e.table && (o.via !== e.via || o.dev !== e.dev))) {
+      issue(['egress', i, 'table'], 'is used by another uplink');
+    }
+    if (isIP(e.via) !== isIP(e.source.split('/')[0])) issue(['egress', i, 'via'], 'must be of the family of source');
+  });
+  if (c['egress-rule-priority'] === c['rule-priority']) issue(['egress-rule-priority'], 'must differ from rule-priority');
   if (typeof c['health-timeout'] === 'number' && typeof c['health-interval'] === 'number' && c['health-timeout'] > c['health-interval']) {
     issue(['health-timeout'], 'must be <= health-interval');
   }
@@ -316,6 +349,8 @@ function toAgentConfig(c: AgentFile): AgentConfig {
     healthTimeout: c['health-timeout'],
     healthFailures: c['health-failures'],
     healthRise: c['health-rise'],
+    egress: c.egress.map((e) => ({ source: e.source, via: e.via, dev: e.dev, table: e.table })),
+    egressRulePriority: c['egress-rule-priority'],
     metrics: c.metrics,
     logLevel: c['log-level'],
     bgp: c.bgp === undefined ? undefined : toBgpConfig(c.bgp, c.anycast),

@@ -115,6 +115,20 @@ export interface RelayConfig {
   nonceKey: Buffer;
   /** Set (true) when `nonce-key` was configured; otherwise a Redis cluster store supplies the fleet key. */
   nonceKeyGiven?: true;
+  /** Overlay addresses (relay-to-relay over the private network), one per path; empty = no overlay. */
+  overlay: readonly HostPort[];
+  /** Users whose relayed packets go over every overlay path ('*' = everyone; REST names match after the ':'). */
+  overlayDuplicate: readonly string[];
+  /** Other PoPs by distance (smaller is nearer): where a full PoP sends new clients. Empty = no overflow. */
+  popDistance: readonly { pop: string; distance: number }[];
+  /** Hot spare: silent on G until the PoP's other relays reach standbyThreshold (mean load). */
+  standby: boolean;
+  standbyThreshold: number;
+  standbyHysteresis: number;
+  /** Per-tenant egress: which relay-ip a user's allocations get ('*' = everyone else). Empty = rotation. */
+  egress: readonly { user: string; address: string }[];
+  /** This host's uplinks: the relay-ip bound to each uplink name of the cluster's egress table. */
+  uplink: readonly { name: string; address: string }[];
 }
 
 /** Flag spec of `anyturn relay`: the names are a contract (scripts, Ansible role, docs). */
@@ -165,6 +179,14 @@ export const RELAY_FLAGS = {
   'lifetime-max': { type: 'number', arg: 'SECONDS', help: 'longest allocation lifetime (default 3600)' },
   'nonce-ttl': { type: 'number', arg: 'SECONDS', help: 'nonce lifetime (default 600)' },
   'nonce-key': { type: 'string', arg: 'HEX', help: 'fleet nonce key, >= 16 bytes (default: random per process)' },
+  overlay: { type: 'string', repeatable: true, arg: 'IP:PORT', help: 'overlay address on the private network, one per path (default: none)' },
+  'overlay-duplicate': { type: 'string', repeatable: true, arg: 'USER|*', help: 'send these users\' packets over every overlay path' },
+  'pop-distance': { type: 'string', repeatable: true, arg: 'POP=N', help: 'a full PoP refers new clients to the nearest PoP listed here' },
+  standby: { type: 'boolean', help: 'hot spare: silent on the anycast address until the PoP\'s other relays are loaded' },
+  'standby-threshold': { type: 'number', arg: 'LOAD', help: 'mean load of the other relays at which a --standby relay joins (default 0.8)' },
+  'standby-hysteresis': { type: 'number', arg: 'LOAD', help: 'it leaves again below threshold minus this (default 0.2)' },
+  egress: { type: 'string', repeatable: true, arg: 'USER=IP', help: 'per-tenant egress: USER\'s allocations get relay-ip IP (* = everyone else)' },
+  uplink: { type: 'string', repeatable: true, arg: 'NAME=IP', help: 'relay-ip IP leaves by uplink NAME (for the cluster egress table)' },
 } as const satisfies FlagsSpec;
 
 export const RELAY_USAGE = formatUsage('anyturn relay [--config FILE] [flags]', RELAY_FLAGS);
@@ -216,7 +238,55 @@ export const RelayFileSchema = z.strictObject({
   'lifetime-max': count(1).default(3600),
   'nonce-ttl': count(1).default(600),
   'nonce-key': hexKey(16).optional(),
+  overlay: list(hostPort()).pipe(z.array(z.object({ address: z.string(), port: z.number() })).max(4)).default([]),
+  'overlay-duplicate': list(text().max(256)).default([]),
+  'pop-distance': list(popDistance()).default([]),
+  standby: z.boolean().default(false),
+  'standby-threshold': z.number().gt(0).max(1).default(0.8),
+  'standby-hysteresis': z.number().min(0).lt(1).default(0.2),
+  egress: list(egressEntry()).default([]),
+  uplink: list(uplinkEntry()).default([]),
 });
+
+/** `NAME=IP`: an uplink name (as in the cluster's egress table) and the relay IP bound to it. */
+function uplinkEntry() {
+  return z.string().transform((s, ctx): { name: string; address: string } => {
+    const eq = s.indexOf('=');
+    const name = s.slice(0, eq);
+    const address = s.slice(eq + 1);
+    if (eq < 1 || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name) || isIP(address) === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must be NAME=IP (an uplink name and one of the relay-ip addresses)', input: s });
+      return z.NEVER;
+    }
+    return { name, address: canonicalIp(address) };
+  });
+}
+
+/** `USER=IP`: a tenant (or '*') and one of the relay IPs. */
+function egressEntry() {
+  return z.string().transform((s, ctx): { user: string; address: string } => {
+    const eq = s.lastIndexOf('=');
+    const user = s.slice(0, eq);
+    const address = s.slice(eq + 1);
+    if (eq < 1 || isIP(address) === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must be USER=IP (a user name or *, and one of the relay-ip addresses)', input: s });
+      return z.NEVER;
+    }
+    return { user, address: canonicalIp(address) };
+  });
+}
+
+/** `POP=N`: a PoP name and its distance (a number >= 0). */
+function popDistance() {
+  return z.string().transform((s, ctx): { pop: string; distance: number } => {
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,62})=(\d+(?:\.\d+)?)$/.exec(s);
+    if (m === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be POP=DISTANCE (a PoP name and a number >= 0, e.g. fra1=10)', input: s });
+      return z.NEVER;
+    }
+    return { pop: m[1], distance: Number(m[2]) };
+  });
+}
 type RelayFile = z.output<typeof RelayFileSchema>;
 
 /** `PUBLIC` or `PUBLIC/PRIVATE`: specific addresses of one family (PRIVATE is resolved in toRelayConfig). */
@@ -306,6 +376,26 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
     nonceKey: c['nonce-key'] !== undefined,
     mappedPrivates: new Set(resolveExternalIp(c).map((e) => e.private).filter((ip): ip is string => ip !== undefined)),
   }, issue);
+  const relayIps = (c['relay-ip'] ?? listen).map((ip) => canonicalIp(ip));
+  (c.egress ?? []).forEach((e, i, all) => {
+    if (!relayIps.includes(e.address)) issue(['egress', i], `${e.address} is not a relay-ip address`);
+    const family = isIP(e.address);
+    if (all.findIndex((o) => o.user === e.user && isIP(o.address) === family) !== i) issue(['egress', i], `${e.user} has two IPv${family} entries`);
+  });
+  (c.uplink ?? []).forEach((u, i) => {
+    if (!relayIps.includes(u.address)) issue(['uplink', i], `${u.address} is not a relay-ip address`);
+  });
+  (c['pop-distance'] ?? []).forEach((d, i, all) => {
+    if (d.pop === c.pop) issue(['pop-distance', i], `${d.pop} is this relay's own PoP`);
+    if (all.findIndex((e) => e.pop === d.pop) !== i) issue(['pop-distance', i], `${d.pop} is listed twice`);
+  });
+  if (typeof c['standby-hysteresis'] === 'number' && typeof c['standby-threshold'] === 'number' && c['standby-hysteresis'] >= c['standby-threshold']) {
+    issue(['standby-hysteresis'], 'must be below standby-threshold');
+  }
+  (c.overlay ?? []).forEach((o, i, all) => {
+    if (isWildcard(o.address)) issue(['overlay', i], 'must be a specific address, not 0.0.0.0 or ::');
+    if (all.findIndex((p) => p.address === o.address && p.port === o.port) !== i) issue(['overlay', i], 'duplicate overlay address');
+  });
   const seen = new Set<string>();
   (c.user ?? []).forEach((u, i) => {
     if (u && typeof u === 'object') {
@@ -396,6 +486,14 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     nonceTtl: c['nonce-ttl'],
     nonceKey: c['nonce-key'] ?? randomBytes(32),
     ...(c['nonce-key'] !== undefined ? { nonceKeyGiven: true as const } : {}),
+    overlay: c.overlay,
+    overlayDuplicate: c['overlay-duplicate'],
+    popDistance: c['pop-distance'],
+    standby: c.standby,
+    standbyThreshold: c['standby-threshold'],
+    standbyHysteresis: c['standby-hysteresis'],
+    egress: c.egress,
+    uplink: c.uplink,
   };
 }
 

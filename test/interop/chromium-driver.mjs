@@ -5,7 +5,8 @@
 // iceTransportPolicy 'relay', offer/answer and candidates in-page, messages over a data channel.
 // Prints one JSON line per scenario: {"scenario", "ok", "received", "candidates", "local", "remote", "errors", "error"}.
 //
-// Input JSON: { "scenarios": [{ "name", "url", "username", "credential" }], "messages": N, "timeoutMs": T }
+// Input JSON: { "scenarios": [{ "name", "url", "urlB"?, "username", "credential" }], "messages": N, "timeoutMs": T }
+// (urlB: the second peer's TURN URL when it differs, e.g. a relay at another PoP)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,7 @@ try {
   for (const s of input.scenarios) {
     const r = await page.evaluate(relayOnlyExchange, {
       url: s.url,
+      urlB: s.urlB,
       username: s.username,
       credential: s.credential,
       messages: input.messages,

@@ -10,6 +10,9 @@
  * the fleet nonce key from the store).
  *
  *   anyturn lab up --pops 2 --relays anyturn --relay-arg=--user --relay-arg=alice:secret --agent
+ *
+ * `--overlay` adds the private overlay network (two paths, test/lab/overlay.ts); relays started with
+ * `--relays anyturn` then get their `--overlay` addresses (add the key: `anyturn secret add --overlay`).
  */
 import { randomBytes } from 'node:crypto';
 import { openSync, closeSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../../src/co
 import { ispRoutes } from './bgp.js';
 import { agentConfigYaml, DEFAULT_PREFIX, labDown, labStateDir, labStatus, labUp, type Lab } from './lab.js';
 import { sh, spawnIn, waitFor } from './netns.js';
+import { OVERLAY_PORT } from './overlay.js';
 import { anyturnBin, stunResponderBin } from './proc.js';
 
 const FLAGS = {
@@ -28,6 +32,7 @@ const FLAGS = {
   bgp: { type: 'boolean', help: 'BIRD in the ISP and PoP routers, agents announce G (default on with --pops 2+)' },
   redis: { type: 'boolean', help: 'redis-server for relays and agents (default on with --pops 2+)' },
   clients: { type: 'number', arg: 'N', help: 'client hosts (default 2)' },
+  overlay: { type: 'boolean', help: 'the private overlay network between the relays, two paths (test/lab/overlay.ts)' },
   relays: { type: 'string', arg: 'stub|anyturn', help: 'up: start a relay in every relay namespace' },
   'relay-arg': { type: 'string', repeatable: true, arg: 'ARG', help: 'up: extra argument for `anyturn relay`' },
   agent: { type: 'boolean', help: 'up: start `anyturn agent` in every PoP router' },
@@ -64,6 +69,7 @@ export async function run(argv: string[]): Promise<number> {
         clients: flags.clients as number | undefined,
         bgp: (flags.bgp as boolean | undefined) ?? global,
         redis: (flags.redis as boolean | undefined) ?? global,
+        overlay: flags.overlay === true,
       });
       try {
         if (relays || flags.agent) mkdirSync(stateDir, { recursive: true });
@@ -112,7 +118,10 @@ function describe(lab: Lab): string {
   for (const p of lab.pops) {
     lines.push(`  ${p.name} router ${p.ns}: lan ${p.lanDev} ${p.lanAddress}/${p.lanPrefix} ${p.lanAddress6}/64, `
       + `broadcast next hops ${p.broadcastNextHop} ${p.broadcastNextHop6}`);
-    for (const r of p.relays) lines.push(`    relay ${r.id} ${r.ns}: ${r.address} ${r.address6} (+ G, G6 on lo)`);
+    for (const r of p.relays) {
+      lines.push(`    relay ${r.id} ${r.ns}: ${r.address} ${r.address6} (+ G, G6 on lo)`);
+      if (r.overlay) lines.push(`      overlay ${r.overlay.map((o) => `${o.dev} ${o.address}`).join(', ')} (--overlay ${r.overlay.map((o) => `${o.address}:4000`).join(' --overlay ')})`);
+    }
     const b = lab.bgp?.pops[lab.pops.indexOf(p)];
     if (b) lines.push(`    BIRD AS ${b.asn} (ISP MED ${b.med}): birdc -s ${b.birdSocket}; agent include file ${b.includeFile}`);
   }
@@ -152,7 +161,8 @@ async function startRelays(lab: Lab, kind: 'stub' | 'anyturn', relayArgs: string
         .flatMap((a) => ['--udp', `${a}:3478`, '--tcp', `${a}:3478`])]
       : [anyturnBin(), 'relay', '--listen', r.address, '--anycast', lab.anycast,
         ...(ipv6 ? ['--listen', r.address6, '--anycast', lab.anycast6] : []), '--id', r.id, '--pop', pop.name,
-        ...(lab.redis ? ['--redis', lab.redis.url] : []), ...(shared ? ['--nonce-key', nonceKey] : []), ...relayArgs];
+        ...(lab.redis ? ['--redis', lab.redis.url] : []), ...(shared ? ['--nonce-key', nonceKey] : []),
+        ...(r.overlay ?? []).flatMap((o) => ['--overlay', `${o.address}:${OVERLAY_PORT}`]), ...relayArgs];
     detached(r.ns, args, join(stateDir, `${r.id}.log`));
   }
   await Promise.all(relays.map(({ r }) => udpListening(r.ns, r.address, 3478)));

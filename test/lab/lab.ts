@@ -28,6 +28,7 @@ import { join } from 'node:path';
 import { AnyturnError } from '../../src/errors.js';
 import { bgpLayout, startLabBgp, type LabBgp } from './bgp.js';
 import { addAddress, addNamespace, addVeth, deleteNamespace, listNamespaces, namespacePids, sh, sysctl } from './netns.js';
+import { buildOverlay, overlayLayout, overlayPorts, type LabOverlay, type LabOverlayPort } from './overlay.js';
 import { redisLayout, startLabRedis, type LabRedis } from './redis.js';
 
 export const LAB_ANYCAST = '198.18.0.1';
@@ -47,6 +48,13 @@ export interface LabOptions {
   bgp?: boolean;
   /** redis-server reachable from every namespace (test/lab/redis.ts). */
   redis?: boolean;
+  /** The private overlay network between the relays, two paths (test/lab/overlay.ts). */
+  overlay?: boolean;
+  /**
+   * A second transit link per PoP router (`up1` 10.255.1.(4k-2)/30, the inet side `<pop>b` 10.255.1.(4k-3)), for
+   * per-tenant egress; only the router's policy routing sends anything that way.
+   */
+  secondUplink?: boolean;
 }
 
 export interface LabClient {
@@ -67,6 +75,8 @@ export interface LabRelay {
   dev: string;
   /** Bridge port on the PoP router. */
   port: string;
+  /** Its ends of the overlay paths (labs built with `overlay`). */
+  overlay?: LabOverlayPort[];
 }
 export interface LabPop {
   name: string;
@@ -83,6 +93,8 @@ export interface LabPop {
   broadcastNextHop6: string;
   uplinkDev: string;
   uplinkAddress: string;
+  /** The second transit link (`secondUplink`): this router's end, its interface, and the inet router's end. */
+  uplink2?: { dev: string; address: string; peerAddress: string; peerDev: string };
   uplinkAddress6: string;
   /** The inet router's address on this PoP's transit link. */
   peerAddress: string;
@@ -102,6 +114,7 @@ export interface Lab {
   stateDir: string;
   bgp: LabBgp | undefined;
   redis: LabRedis | undefined;
+  overlay?: LabOverlay;
 }
 
 /** Where a lab keeps its files (BIRD and redis configs, sockets, logs; `anyturn lab up` process logs). */
@@ -126,6 +139,7 @@ export function labLayout(options: LabOptions): Lab {
     stateDir,
     bgp: options.bgp ? bgpLayout(stateDir, popNames) : undefined,
     redis: options.redis ? redisLayout(prefix, stateDir) : undefined,
+    ...(options.overlay ? { overlay: overlayLayout(prefix) } : {}),
     anycast: LAB_ANYCAST,
     anycast6: LAB_ANYCAST6,
     inet: { ns: `${prefix}inet` },
@@ -158,6 +172,9 @@ export function labLayout(options: LabOptions): Lab {
         uplinkAddress6: `fd00:255:0:${k + 1}::2`,
         peerAddress6: `fd00:255:0:${k + 1}::1`,
         peerDev: name,
+        ...(options.secondUplink
+          ? { uplink2: { dev: 'up1', address: `10.255.1.${4 * k + 2}`, peerAddress: `10.255.1.${4 * k + 1}`, peerDev: `${name}b` } }
+          : {}),
         relays: Array.from({ length: relaysPerPop }, (_, i) => ({
           id: `${name}-r${i + 1}`,
           ns: `${prefix}${name}-r${i + 1}`,
@@ -165,6 +182,7 @@ export function labLayout(options: LabOptions): Lab {
           address6: `${lan6}:${11 + i}`,
           dev: 'eth0',
           port: `r${i + 1}`,
+          ...(options.overlay ? { overlay: overlayPorts(k, i) } : {}),
         })),
       };
     }),
@@ -184,6 +202,7 @@ export function labNamespaces(lab: Lab): string[] {
     ...lab.clients.map((c) => c.ns),
     ...lab.pops.flatMap((p) => [p.ns, ...p.relays.map((r) => r.ns)]),
     ...(lab.redis ? [lab.redis.ns] : []),
+    ...(lab.overlay ? [lab.overlay.ns] : []),
   ];
 }
 
@@ -231,6 +250,7 @@ async function build(lab: Lab, staticAnycast: boolean): Promise<void> {
     await sh('ip', ['-n', inet, 'route', 'add', `${lab.anycast}/32`, 'via', lab.pops[0].uplinkAddress]);
     await sh('ip', ['-n', inet, '-6', 'route', 'add', `${lab.anycast6}/128`, 'via', lab.pops[0].uplinkAddress6]);
   }
+  if (lab.overlay) await buildOverlay(lab.overlay, lab.pops.flatMap((p) => p.relays));
   if (lab.bgp || lab.redis) mkdirSync(lab.stateDir, { recursive: true });
   if (lab.redis) await startLabRedis(lab.redis, inet, lab.stateDir);
   if (lab.bgp) await startLabBgp(lab, lab.bgp);
@@ -245,6 +265,11 @@ async function buildPop(lab: Lab, pop: LabPop): Promise<void> {
   await addAddress6(pop.ns, pop.uplinkDev, `${pop.uplinkAddress6}/64`);
   await addAddress6(lab.inet.ns, pop.peerDev, `${pop.peerAddress6}/64`);
   await sh('ip', ['-n', pop.ns, '-6', 'route', 'add', 'default', 'via', pop.peerAddress6]);
+  if (pop.uplink2 !== undefined) {
+    await addVeth({ ns: pop.ns, name: pop.uplink2.dev }, { ns: lab.inet.ns, name: pop.uplink2.peerDev });
+    await addAddress(pop.ns, pop.uplink2.dev, `${pop.uplink2.address}/30`);
+    await addAddress(lab.inet.ns, pop.uplink2.peerDev, `${pop.uplink2.peerAddress}/30`);
+  }
 
   await sh('ip', ['-n', pop.ns, 'link', 'add', 'name', pop.lanDev, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
   await addAddress(pop.ns, pop.lanDev, `${pop.lanAddress}/${pop.lanPrefix}`);

@@ -8,6 +8,8 @@
 
 export interface ExchangeArgs {
   url: string;
+  /** The second peer's TURN URL when it is not `url` (a relay at another PoP). */
+  urlB?: string;
   username: string;
   credential: string;
   messages: number;
@@ -40,7 +42,9 @@ export async function relayOnlyExchange(args: ExchangeArgs): Promise<ExchangeRes
     iceTransportPolicy: 'relay',
   };
   const a = new RTCPeerConnection(config);
-  const b = new RTCPeerConnection(config);
+  const b = new RTCPeerConnection(
+    args.urlB === undefined ? config : { ...config, iceServers: [{ urls: args.urlB, username: args.username, credential: args.credential }] },
+  );
   const candidates: string[] = [];
   const errors: string[] = [];
   const received: string[] = [];

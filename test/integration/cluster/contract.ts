@@ -140,6 +140,34 @@ export function clusterStoreContract(name: string, open: () => Promise<ContractH
       await expect(h.a.addSecret('has space')).rejects.toMatchObject({ code: 'ATN_ERR_CONFIG_INVALID' });
     });
 
+    it('rotates overlay keys cluster-wide, apart from the REST secrets', async () => {
+      const events: string[][] = [];
+      h.b.on('overlayKeys', (k) => events.push(k));
+      const k1 = 'overlay-key-one-0123456789';
+      const k2 = 'overlay-key-two-0123456789';
+      expect(await h.a.addOverlayKey(k1)).toBe('written');
+      await h.a.addOverlayKey(k2);
+      await waitFor('b to hear k2', () => h.b.overlayKeys().join() === `${k2},${k1}`);
+      expect(h.b.secrets()).toEqual([]);
+      await h.b.retireOverlayKey(k1);
+      await waitFor('a to hear k1 retired', () => h.a.overlayKeys().join() === k2);
+      expect(events.at(-1)).toEqual([k2]);
+      await expect(h.a.addOverlayKey('short')).rejects.toMatchObject({ code: 'ATN_ERR_CONFIG_INVALID' });
+    });
+
+    it('keeps the egress table cluster-wide (tenant=uplink rules, newest first)', async () => {
+      const events: string[][] = [];
+      h.b.on('egressRules', (r) => events.push(r));
+      await h.a.addEgressRule('premium=uplink1');
+      await h.a.addEgressRule('*=uplink2');
+      await waitFor('b to hear both rules', () => h.b.egressRules().join() === '*=uplink2,premium=uplink1');
+      await h.b.retireEgressRule('*=uplink2');
+      await waitFor('a to hear the retirement', () => h.a.egressRules().join() === 'premium=uplink1');
+      expect(events.at(-1)).toEqual(['premium=uplink1']);
+      expect(h.a.secrets()).toEqual([]);
+      await expect(h.a.addEgressRule('no-uplink')).rejects.toMatchObject({ code: 'ATN_ERR_CONFIG_INVALID' });
+    });
+
     it('creates the fleet nonce key once, shared by all', async () => {
       const keys: Buffer[] = [];
       h.a.on('nonceKey', (k) => keys.push(k));

@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { AnycastMetrics, registerAnycastMetrics } from '../../../relay/anycast/metrics.js';
 import { StreamMetrics } from '../../../relay/listen/stream-metrics.js';
 import { RelayMetrics } from '../../../relay/metrics.js';
+import { OverlayMetrics } from '../../../relay/overlay/metrics.js';
 import { registerRelayInfoMetrics } from '../../../relay/relay-info-metrics.js';
 import { BgpMetrics } from '../../../router-agent/bgp-metrics.js';
 import { AgentMetrics } from '../../../router-agent/metrics.js';
@@ -73,6 +74,10 @@ async function registeredMetrics(): Promise<Map<string, Registered>> {
     group: { peers: 0, count: () => 0 },
   });
   await collect('anycast', anycast, out);
+
+  const overlay = new Registry();
+  new OverlayMetrics(overlay, { up: () => 0, rttSeconds: () => undefined }, () => 0);
+  await collect('overlay', overlay, out);
 
   const agent = new AgentMetrics('pop-a');
   await collect('agent', agent.registry, out);

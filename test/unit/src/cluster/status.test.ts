@@ -34,6 +34,26 @@ describe('renderStatus', () => {
     expect(text).toMatch(/b1\s+pop-b\s+draining/);
   });
 
+  it('prints each relay\'s overlay paths (peer, path, state, RTT, loss, duplicates) when relays have an overlay', async () => {
+    const now = Date.UTC(2026, 0, 1);
+    const s = await filledStore(now);
+    expect(renderStatus({ source: 'memory', connection: 'up', now, pops: [], relays: s.relays() })).not.toContain('OVERLAY');
+    await s.heartbeat({
+      id: 'c1', pop: 'pop-c', addresses: [], capacity: 10, allocations: 0, load: 0, bandwidthBps: 0, state: 'active',
+      overlay: {
+        addresses: [{ family: 4, address: '10.77.1.11', port: 4000 }, { family: 4, address: '10.77.2.11', port: 4000 }],
+        paths: [
+          { peer: 'a1', path: 0, up: true, rttMs: 1.234, loss: 0.0512, duplicates: 7 },
+          { peer: 'a1', path: 1, up: false, loss: 0, duplicates: 0 },
+        ],
+      },
+    }, 60_000);
+    const text = renderStatus({ source: 'memory', connection: 'up', now, pops: [], relays: s.relays() });
+    expect(text).toMatch(/OVERLAY\s+PEER\s+PATH\s+STATE\s+RTT\s+LOSS\s+DUPLICATES/);
+    expect(text).toMatch(/c1\s+a1\s+0\s+up\s+1\.23 ms\s+5\.12%\s+7/);
+    expect(text).toMatch(/c1\s+a1\s+1\s+DOWN\s+-\s+0\.00%\s+0/);
+  });
+
   it('says so when the store is down or empty', () => {
     const text = renderStatus({ source: 'redis://h:1', connection: 'down', now: 0, pops: [], relays: [] });
     expect(text).toContain('DOWN: last known state');

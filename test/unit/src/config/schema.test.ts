@@ -21,6 +21,9 @@ describe('relay config defaults', () => {
       raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, anycastBudget: 2048, udpBuffer: 4194304,
       streamMaxConnections: 0, streamMaxPerSource: 256, streamBufferBudget: 67108864, streamRequestTimeout: 10000, logLevel: 'info', software: 'anyturn',
       lifetimeMax: 3600, nonceTtl: 600,
+      overlay: [], overlayDuplicate: [],
+      popDistance: [], standby: false, standbyThreshold: 0.8, standbyHysteresis: 0.2,
+      egress: [], uplink: [],
     } satisfies Omit<RelayConfig, 'nonceKey' | 'id'>);
     expect(id).toBe(hostname().split('.')[0].replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'relay');
     expect(nonceKey.length).toBe(32);
