@@ -12,6 +12,7 @@
  * ATN_ERR_LISTEN_BIND error (naming the address) is thrown.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { registerBuildInfo } from '../src/build/build-info-metric.js';
 import { Credentials, RestSecrets, StaticUsers, type CredentialStore } from '../src/auth/credential-store.js';
 import { NonceService } from '../src/auth/nonce.js';
 import { systemClock, type Clock } from '../src/clock.js';
@@ -109,6 +110,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registerBuildInfo(registry);
   const metrics = new RelayMetrics(registry);
   const streamMetrics = new StreamMetrics(registry);
 

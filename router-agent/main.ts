@@ -22,6 +22,7 @@ import { BgpMetrics } from './bgp-metrics.js';
 import { BgpDriver } from './bird.js';
 import type { ReconcileResult } from './lan.js';
 import { AgentMetrics } from './metrics.js';
+import { registerBuildInfo } from '../src/build/build-info-metric.js';
 
 interface BgpLoop {
   announcer: Announcer;
@@ -44,6 +45,7 @@ export async function run(argv: string[]): Promise<number> {
   const { config, action } = loadAgentCommand(argv);
   const log = createLogger({ level: config.logLevel, name: 'anyturn-agent' }).child({ pop: config.pop });
   const metrics = new AgentMetrics(config.pop);
+  registerBuildInfo(metrics.registry);
   const agent = new RouterAgent(config, { log, metrics });
   if (config.redis !== undefined && config.bgp === undefined) log.warn('redis is only used by the BGP loop: no bgp section, ignored');
   const bgp = config.bgp === undefined ? undefined : await openBgpLoop(config, agent, log, metrics);

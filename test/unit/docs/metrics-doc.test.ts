@@ -14,6 +14,7 @@ import { AnycastMetrics, registerAnycastMetrics } from '../../../relay/anycast/m
 import { StreamMetrics } from '../../../relay/listen/stream-metrics.js';
 import { RelayMetrics } from '../../../relay/metrics.js';
 import { registerRelayInfoMetrics } from '../../../relay/relay-info-metrics.js';
+import { registerBuildInfo } from '../../../src/build/build-info-metric.js';
 import { BgpMetrics } from '../../../router-agent/bgp-metrics.js';
 import { AgentMetrics } from '../../../router-agent/metrics.js';
 
@@ -48,6 +49,10 @@ async function collect(component: string, registry: Registry, into: Map<string, 
 /** Every metric of every component, each built in its own fresh registry. */
 async function registeredMetrics(): Promise<Map<string, Registered>> {
   const out = new Map<string, Registered>();
+
+  const build = new Registry(); // the relay and the agent both register it (relay/daemon.ts, router-agent/main.ts)
+  registerBuildInfo(build);
+  await collect('build', build, out);
 
   const relay = new Registry();
   new RelayMetrics(relay);
