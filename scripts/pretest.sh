@@ -17,6 +17,7 @@ declare -A PROVIDES=(
   [openssl]=/usr/bin/openssl
   [ansible-lint]=/usr/bin/ansible-lint
   [ansible]=/usr/lib/python3/dist-packages/ansible_collections/ansible/posix
+  [prometheus]=/usr/bin/promtool
 )
 
 missing=()
