@@ -4,8 +4,8 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { AnyturnError } from '../errors.js';
 import {
-  count, cidr, hexKey, hostPort, ipAddress, isWildcard, list, name, port, redisUrl, specificIpAddress, text, userPass,
-  type HostPort,
+  count, hexKey, hostPort, ipAddress, isWildcard, list, name, port, redisUrl, specificIpAddress, text, userPass,
+  peerBlocks, type HostPort, type StaticUser,
 } from './fields.js';
 import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
 import { loadConfig } from './load.js';
@@ -52,14 +52,16 @@ export interface RelayConfig {
   minPort: number;
   maxPort: number;
   realm: string;
-  /** Static long-term users. */
-  user: readonly { name: string; password: string }[];
+  /** Static long-term users (a password, or coturn's hashed key `NAME:0xKEY`). */
+  user: readonly StaticUser[];
   /** TURN REST API shared secrets (coturn static-auth-secret); several = rotation. */
   authSecret: readonly string[];
   /** Maximum live allocations on this relay. */
   capacity: number;
   /** Where /metrics, /healthz and /status are served; undefined = not served. */
   metrics: HostPort | undefined;
+  /** Bearer token POST /drain, /undrain and /reload require; without one they answer only on a loopback `metrics`. */
+  adminToken: string | undefined;
   id: string;
   pop: string;
   allowPeer: readonly string[];
@@ -112,6 +114,7 @@ export const RELAY_FLAGS = {
   'auth-secret': { type: 'string', repeatable: true, arg: 'S', help: 'TURN REST API shared secret (several = rotation)' },
   capacity: { type: 'number', arg: 'N', help: 'maximum allocations (default 10000)' },
   metrics: { type: 'string', arg: 'IP:PORT', help: 'serve /metrics, /healthz, /status, /cluster and the live page (/) here' },
+  'admin-token': { type: 'string', arg: 'TOKEN', help: 'bearer token for POST /drain, /undrain, /reload (without: loopback --metrics only)' },
   id: { type: 'string', arg: 'NAME', help: 'relay id (default: host name)' },
   pop: { type: 'string', arg: 'NAME', help: 'PoP name (default "default")' },
   'allow-peer': { type: 'string', repeatable: true, arg: 'CIDR', help: 'allow peers here despite the default deny list' },
@@ -153,10 +156,11 @@ export const RelayFileSchema = z.strictObject({
   'auth-secret': list(text()).default([]),
   capacity: count(1).default(10000),
   metrics: hostPort().optional(),
+  'admin-token': z.string().min(16, 'must be at least 16 characters').optional(),
   id: name().default(defaultId),
   pop: name().default('default'),
-  'allow-peer': list(cidr()).default([]),
-  'deny-peer': list(cidr()).default([]),
+  'allow-peer': peerBlocks().default([]),
+  'deny-peer': peerBlocks().default([]),
   anycast: list(specificIpAddress()).default([]),
   redirect: z.enum(['strict', 'fast']).default('strict'),
   race: z.enum(['race', 'single']).default('race'),
@@ -309,6 +313,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     authSecret: c['auth-secret'],
     capacity: c.capacity,
     metrics: c.metrics,
+    adminToken: c['admin-token'],
     id: c.id,
     pop: c.pop,
     allowPeer: c['allow-peer'],
