@@ -14,11 +14,12 @@ const COMMANDS: Record<string, Command> = {
   creds: { summary: 'print TURN REST API credentials for a shared secret', load: () => import('../src/auth/creds-command.js') },
   agent: { summary: 'run the PoP router agent', load: () => import('../router-agent/main.js') },
   status: { summary: 'show PoPs and relays from the cluster store', load: () => import('../src/cluster/status-command.js') },
+  'import-coturn': { summary: "turn coturn's turnserver.conf into an anyturn relay YAML", load: () => import('../src/coturn/import-command.js') },
   secret: { summary: 'add, retire or list REST secrets cluster-wide', load: () => import('../src/cluster/secret-command.js') },
 };
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
   return `usage: anyturn <command> [flags]\n       anyturn --version\n\ncommands:\n${lines.join('\n')}\n`;
 }
 

@@ -7,6 +7,7 @@ import {
   count, hexKey, hostPort, ipAddress, isWildcard, list, name, port, redisUrl, specificIpAddress, text, userPass,
   peerBlocks, type HostPort, type StaticUser,
 } from './fields.js';
+import { COTURN_FLAG_ALIASES, withCoturnAliases } from './coturn-aliases.js';
 import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
 import { loadConfig } from './load.js';
 
@@ -137,7 +138,9 @@ export const RELAY_FLAGS = {
   'nonce-key': { type: 'string', arg: 'HEX', help: 'fleet nonce key, >= 16 bytes (default: random per process)' },
 } as const satisfies FlagsSpec;
 
-export const RELAY_USAGE = formatUsage('anyturn relay [--config FILE] [flags]', RELAY_FLAGS);
+export const RELAY_USAGE = `${formatUsage('anyturn relay [--config FILE] [flags]', RELAY_FLAGS)}
+coturn's names are accepted too: ${Object.entries(COTURN_FLAG_ALIASES).map(([c, a]) => `--${c} (--${a})`).join(', ')}
+`;
 
 /** The file/flag form (kebab-case keys) – what the user wrote, with defaults. */
 export const RelayFileSchema = z.strictObject({
@@ -347,7 +350,7 @@ export const RelayConfigSchema: z.ZodType<RelayConfig> = RelayFileSchema.superRe
  * Callers handle --help first (wantsHelp(argv) + RELAY_USAGE); here it is a usage error.
  */
 export function loadRelayConfig(argv: string[]): RelayConfig {
-  const { config, help, ...overrides } = parseFlags(argv, RELAY_FLAGS);
+  const { config, help, ...overrides } = parseFlags(withCoturnAliases(argv), RELAY_FLAGS);
   if (help) throw new AnyturnError('ATN_ERR_CLI_USAGE', RELAY_USAGE);
   return loadConfig(RelayConfigSchema, { file: config as string | undefined, overrides });
 }
