@@ -17,9 +17,18 @@ import { bannerLines } from './startup-banner.js';
 /** After a stop signal, the process exits at the latest this long later even if a handle lingers. */
 const EXIT_GRACE_MS = 5_000;
 
+/** `--check`: validate the configuration (file and flags), print `configuration ok`, exit (like `nginx -t`). */
+const CHECK_FLAG = '--check';
+const CHECK_USAGE = `  ${CHECK_FLAG.padEnd(28)} validate the configuration and exit (0 = valid)\n`;
+
 export async function run(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
-    process.stdout.write(RELAY_USAGE);
+    process.stdout.write(RELAY_USAGE + CHECK_USAGE);
+    return 0;
+  }
+  if (argv.includes(CHECK_FLAG)) {
+    loadRelayConfig(argv.filter((a) => a !== CHECK_FLAG)); // throws ATN_ERR_CONFIG_* with the key and the reason
+    process.stdout.write('configuration ok\n');
     return 0;
   }
   const config = loadRelayConfig(argv);

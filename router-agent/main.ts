@@ -37,9 +37,17 @@ interface BgpSummary {
   applied: boolean;
 }
 
+/** `--check`: validate the configuration, print `configuration ok`, exit (deployment tools run it before installing a file). */
+const CHECK_FLAG = '--check';
+
 export async function run(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
-    process.stdout.write(AGENT_USAGE);
+    process.stdout.write(`${AGENT_USAGE}  ${CHECK_FLAG.padEnd(28)} validate the configuration and exit (0 = valid)\n`);
+    return 0;
+  }
+  if (argv.includes(CHECK_FLAG)) {
+    loadAgentCommand(argv.filter((a) => a !== CHECK_FLAG));
+    process.stdout.write('configuration ok\n');
     return 0;
   }
   const { config, action } = loadAgentCommand(argv);
