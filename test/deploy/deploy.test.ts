@@ -26,16 +26,18 @@ const out = mkdtempSync(join(tmpdir(), 'anyturn-deploy-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 async function renderInventory(): Promise<string[]> {
-  const includeFile = join(out, 'anyturn.conf');
   await run(
     'ansible-playbook',
     [
       '-i', join(ANSIBLE, 'inventory/example.yml'),
       join(ROOT, 'test/deploy/render.yml'),
       '-e', `out=${out}`,
-      '-e', `anyturn_bird_include=${includeFile}`,
+      // The bird.conf of each router includes the file rendered next to it.
+      '-e', `anyturn_bird_dir=${out}`,
       '-e', 'vault_anyturn_auth_secret=rest-secret-for-the-test',
       '-e', `vault_anyturn_nonce_key=${'ab'.repeat(16)}`,
+      '-e', 'vault_anyturn_admin_token=admin-token-for-the-test',
+      '-e', 'vault_anyturn_redis_password=redis-password-for-the-test',
     ],
     { cwd: ANSIBLE, env: { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_LOCALHOST_WARNING: 'false' } },
   ).catch((err: { stdout?: string }) => {
@@ -54,37 +56,64 @@ describe('Ansible roles', () => {
       },
     );
     expect(`${lint.stdout}${lint.stderr}`).toMatch(/Passed/);
+    const requirements = parseYaml(readFileSync(join(ANSIBLE, 'requirements.yml'), 'utf8')) as { collections: { name: string }[] };
+    expect(requirements.collections.map((c) => c.name)).toContain('ansible.posix');
   });
 
-  it('render configurations that the relay, the agent and BIRD accept', async () => {
+  it('render, for the two-PoP example inventory, configurations that the relay, the agent, nft and BIRD accept', async () => {
     const files = await renderInventory();
-    const relays = files.filter((f) => f.endsWith('.relay.yaml'));
-    const agents = files.filter((f) => f.endsWith('.agent.yaml'));
-    expect(relays).toHaveLength(3);
-    expect(agents).toHaveLength(1);
+    const relays = files.filter((f) => f.endsWith('.relay.yaml')).sort();
+    const agents = files.filter((f) => f.endsWith('.agent.yaml')).sort();
+    expect(relays).toEqual(['ams-relay-1.relay.yaml', 'ams-relay-2.relay.yaml', 'fra-relay-1.relay.yaml', 'fra-relay-2.relay.yaml']);
+    expect(agents).toEqual(['ams-router.agent.yaml', 'fra-router.agent.yaml']);
 
     for (const f of relays) {
       const config = loadRelayConfig(['--config', join(out, f)]);
-      expect(config.anycast).toEqual(['198.18.0.1']);
+      expect(config.anycast).toEqual(['198.18.0.1', '2001:db8:a::1']);
       expect(config.listen).toEqual(config.relayIp);
       expect(config.authSecret).toEqual(['rest-secret-for-the-test']);
+      expect(config.adminToken).toBe('admin-token-for-the-test');
+      expect(config.metrics?.address).not.toBe(config.listen[0]);
+    }
+    expect(loadRelayConfig(['--config', join(out, 'ams-relay-1.relay.yaml')]).externalIp).toEqual([{ public: '203.0.113.11', private: '10.8.8.11' }]);
+
+    for (const f of agents) {
+      const { config: agent } = loadAgentCommand(['--config', join(out, f), '--once']);
+      expect(agent.relays).toHaveLength(2);
+      expect(agent.bgp?.prefixes).toEqual(['198.18.0.0/24', '2001:db8:a::/48']);
+      const router = f.replace('.agent.yaml', '');
+      // The include Ansible writes before the agent ever ran is exactly what the agent renders when withdrawn
+      // (apart from the comment saying who wrote it), and BIRD parses bird.conf with it.
+      const placeholder = readFileSync(join(out, `${router}.anyturn.conf`), 'utf8');
+      const rendered = renderBgpInclude({ prefixes: agent.bgp!.prefixes!, prependAs: agent.bgp!.prependAs }, { action: 'withdraw', prepend: 0 });
+      const strip = (text: string) => text.split('\n').filter((l) => !l.startsWith('#') && l.trim() !== '').join('\n');
+      expect(strip(placeholder)).toBe(strip(rendered));
+      writeFileSync(join(out, 'anyturn.conf'), placeholder);
+      const bird = await run('bird', ['-p', '-c', join(out, `${router}.bird.conf`)]).catch((err: { stderr?: string }) => {
+        throw new Error(`bird -p refused the rendered configuration: ${err.stderr ?? ''}`);
+      });
+      expect(bird.stderr).toBe('');
+      // And with the agent's announce form.
+      writeFileSync(join(out, 'anyturn.conf'), renderBgpInclude({ prefixes: agent.bgp!.prefixes!, prependAs: agent.bgp!.prependAs }, { action: 'announce', prepend: 2 }));
+      await run('bird', ['-p', '-c', join(out, `${router}.bird.conf`)]);
     }
 
-    const { config: agent } = loadAgentCommand(['--config', join(out, agents[0]), '--once']);
-    expect(agent.relays.map((r) => r.address)).toEqual(['10.9.9.11', '10.9.9.12', '10.9.9.13']);
-    expect(agent.bgp).toBeDefined();
+    // nft checks the rendered tables (-c: parse and evaluate only, nothing is loaded).
+    for (const f of files.filter((name) => name.endsWith('.nft'))) {
+      await run('nft', ['-c', '-f', join(out, f)]).catch((err: { stderr?: string }) => {
+        throw new Error(`nft -c refused ${f}: ${err.stderr ?? ''}`);
+      });
+    }
+  });
 
-    // BIRD parses the operator's bird.conf with the include file the agent renders.
-    writeFileSync(
-      join(out, 'anyturn.conf'),
-      renderBgpInclude({ prefixes: agent.anycast, prependAs: agent.bgp!.prependAs }, { action: 'announce', prepend: 2 }),
-    );
-    const bird = await run('bird', ['-p', '-c', join(out, 'fra-router.bird.conf')]).catch(
-      (err: { stderr?: string }) => {
-        throw new Error(`bird -p refused the rendered configuration: ${err.stderr ?? ''}`);
-      },
-    );
-    expect(bird.stderr).toBe('');
+  it('refuse an inventory without the required variables, naming the variable', async () => {
+    const bad = join(out, 'bad-inventory.yml');
+    writeFileSync(bad, 'all:\n  children:\n    anyturn_relays:\n      hosts:\n        r1: { ansible_connection: local, ansible_become: false, anyturn_pop: fra }\n');
+    const res = await run('ansible-playbook', ['-i', bad, 'site.yml', '--limit', 'r1'], {
+      cwd: ANSIBLE, env: { ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_LOCALHOST_WARNING: 'false' },
+    }).then(() => undefined, (err: { stdout?: string }) => err.stdout ?? '');
+    expect(res).toBeDefined();
+    expect(res).toContain('anyturn_relay on r1: set anyturn_unicast');
   });
 });
 
