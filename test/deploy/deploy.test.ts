@@ -120,26 +120,68 @@ describe('Ansible roles', () => {
 describe('Docker files', () => {
   const dockerfile = readFileSync(join(ROOT, 'deploy/Dockerfile'), 'utf8');
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  type Service = {
+    image?: string; build?: { dockerfile: string; target: string }; command?: string[]; network_mode?: string;
+    networks?: Record<string, { ipv4_address: string }>; volumes?: string[]; cap_add?: string[];
+  };
+  const compose = parseYaml(readFileSync(join(ROOT, 'deploy/docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+  const stage = (name: string) => dockerfile.slice(dockerfile.indexOf(` AS ${name}`)).split(/^FROM /m)[0];
 
-  it('copy only paths that exist and start the CLI the package declares', () => {
+  it('Dockerfile: multi-stage, copies only what exists, relay unprivileged with a HEALTHCHECK; .dockerignore', () => {
     const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1].split(/\s+/));
-    expect(copies.length).toBeGreaterThan(3);
+    expect(copies.length).toBeGreaterThan(5);
     for (const path of copies) expect(existsSync(join(ROOT, path)), path).toBe(true);
-    expect(dockerfile).toContain(`/app/${pkg.bin.anyturn}`);
+    expect([...dockerfile.matchAll(/^FROM \S+ AS (\w+)$/gm)].map((m) => m[1])).toEqual(['build', 'router', 'relay']);
+    expect(stage('relay')).toMatch(/^USER node$/m);
+    for (const name of ['relay', 'router']) {
+      expect(stage(name)).toMatch(/^HEALTHCHECK /m);
+      expect(stage(name)).not.toMatch(/COPY (?!--from=build)/);
+    }
+    expect(dockerfile).toContain(pkg.bin.anyturn.replace(/^dist\//, 'dist/'));
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+    for (const entry of ['node_modules', 'dist', '.git', 'test']) expect(ignore).toContain(entry);
+    for (const path of copies) expect(ignore).not.toContain(path);
   });
 
-  it('compose runs known commands with the image built from the Dockerfile', () => {
-    const compose = parseYaml(readFileSync(join(ROOT, 'deploy/docker-compose.yml'), 'utf8')) as {
-      services: Record<string, { image?: string; build?: { dockerfile: string }; command: string[] }>;
-    };
-    const cli = readFileSync(join(ROOT, 'bin/anyturn.ts'), 'utf8');
-    const anyturn = Object.entries(compose.services).filter(([, s]) => s.image === 'anyturn');
-    expect(anyturn.length).toBeGreaterThanOrEqual(3);
-    for (const [, service] of anyturn) {
-      expect(cli).toContain(`  ${service.command[0]}: {`);
-      expect(service.command).toContain('--config');
+  it('compose: one PoP whose relays each have their own namespace; every file it mounts loads in the real relay, agent and BIRD', async () => {
+    const services = compose.services;
+    const relays = Object.entries(services).filter(([, s]) => s.command?.[0] === 'relay');
+    expect(relays.map(([n]) => n)).toEqual(['relay-1', 'relay-2']);
+    const agentService = services.agent;
+    const agentConfig = join(ROOT, 'deploy/docker', agentService.command![2].replace('/etc/anyturn/', ''));
+    const { config: agent } = loadAgentCommand(['--config', agentConfig, '--once']);
+    const lanAddresses = new Set<string>();
+    for (const [name, service] of relays) {
+      // The relay shares the namespace of its *-net service, whose LAN address is the relay's listen address.
+      const netName = /^service:(.+)$/.exec(service.network_mode ?? '')?.[1];
+      expect(netName, name).toBe(`${name}-net`);
+      const net = services[netName!];
+      expect(net.cap_add).toContain('NET_ADMIN');
+      expect(service.cap_add, name).toBeUndefined();
+      const file = join(ROOT, 'deploy/docker', service.command![2].replace('/etc/anyturn/', ''));
+      const config = loadRelayConfig(['--config', file]);
+      expect(config.listen).toEqual([net.networks!.lan.ipv4_address]);
+      lanAddresses.add(config.listen[0]);
+      expect(config.anycast).toEqual(agent.anycast);
+      expect(String(net.command)).toContain(`ip addr replace ${config.anycast[0]}/32 dev lo`);
+      expect(config.metrics).toEqual({ address: '127.0.0.1', port: 9641 });
+      expect(agent.relays.map((r) => r.address)).toContain(config.listen[0]);
     }
-    const built = Object.values(compose.services).find((s) => s.build);
-    expect(built?.build?.dockerfile).toBe('deploy/Dockerfile');
+    expect(lanAddresses.size).toBe(2);
+
+    // BIRD parses the compose bird.conf with the seeded include, and the seed is the agent's own withdrawn file.
+    const seed = readFileSync(join(ROOT, 'deploy/docker/anyturn.initial.conf'), 'utf8');
+    expect(seed).toBe(renderBgpInclude({ prefixes: agent.bgp!.prefixes!, prependAs: agent.bgp!.prependAs }, { action: 'withdraw', prepend: 0 }));
+    expect(agent.bgp!.includeFile).toBe('/var/lib/anyturn-bird/anyturn.conf');
+    writeFileSync(join(out, 'docker-anyturn.conf'), seed);
+    const birdConf = readFileSync(join(ROOT, 'deploy/docker/bird.conf'), 'utf8').replace(agent.bgp!.includeFile, join(out, 'docker-anyturn.conf'));
+    expect(birdConf).toContain(join(out, 'docker-anyturn.conf'));
+    writeFileSync(join(out, 'docker-bird.conf'), birdConf);
+    const bird = await run('bird', ['-p', '-c', join(out, 'docker-bird.conf')]);
+    expect(bird.stderr).toBe('');
+    expect(String(services.bird.command)).toContain('cp /etc/anyturn/anyturn.initial.conf /var/lib/anyturn-bird/anyturn.conf');
+    expect(services.agent.network_mode).toBe('service:bird');
+    expect(services.bird.build?.target).toBe('router');
+    expect(services['relay-1'].build?.target).toBe('relay');
   });
 });
