@@ -18,6 +18,7 @@ declare -A PROVIDES=(
   [ansible-lint]=/usr/bin/ansible-lint
   [ansible]=/usr/lib/python3/dist-packages/ansible_collections/ansible/posix
   [prometheus]=/usr/bin/promtool
+  [nftables]=/usr/sbin/nft
 )
 
 missing=()
