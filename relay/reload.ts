@@ -1,8 +1,8 @@
 /**
  * What a reload (SIGHUP, POST /reload) may change in a running relay: the TLS certificate and key (the same
  * paths, read again), the static users, the configured REST secrets and the admin token. Everything else is
- * bound to sockets or to state (addresses, ports, ids, capacity, the store...): a changed value there is reported
- * as needing a restart and left as it is. Live allocations are never touched.
+ * bound to sockets or to state (addresses, ports, ids, capacity, the store, TLS turned on or off via tls-port...):
+ * a changed value there is reported as needing a restart and left as it is. Live allocations are never touched.
  */
 import type { RelayConfig } from '../src/config/schema.js';
 
@@ -27,8 +27,6 @@ export function keysNeedingRestart(current: RelayConfig, next: RelayConfig): str
     if ((RELOADABLE_KEYS as readonly string[]).includes(key) || key === 'nonceKeyGiven') continue;
     // Without nonce-key every load draws a random key: only a configured key counts as a change.
     if (key === 'nonceKey' && current.nonceKeyGiven !== true && next.nonceKeyGiven !== true) continue;
-    // TLS turned on or off needs a listener: a restart.
-    if (key === 'tlsPort' && (current.tlsPort === undefined) === (next.tlsPort === undefined) && current.tlsPort === next.tlsPort) continue;
     if (!sameValue(current[key], next[key])) out.push(kebab(key));
   }
   return out.sort();
