@@ -6,7 +6,8 @@
  * set sysctls, put G on lo, load nftables, render and validate the configs, start the relays one at a time,
  * BIRD and the agent. Asserted: the first run succeeds, the installed relays answer STUN on their unicast
  * addresses, G is on lo, BIRD runs with the agent's include, the agent announces; a second run changes nothing
- * (changed=0 on every host); a changed setting restarts the relays one at a time after draining each.
+ * (changed=0 on every host); a changed setting that needs a restart restarts the relays one at a time after
+ * draining each; a changed secret is applied in place (POST /reload), without a restart.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -175,5 +176,20 @@ describe('ansible-playbook site.yml against lab hosts', () => {
     expect(batches).toBe(2);
     const order = [...out.matchAll(/^TASK \[anyturn_relay : (Drain|Wait until the relay is healthy)/gm)].map((m) => m[1]);
     expect(order).toEqual(['Drain', 'Wait until the relay is healthy', 'Drain', 'Wait until the relay is healthy']);
+  }, 300_000);
+
+  it('a changed secret is reloaded in place: same process, no drain', async () => {
+    const r = pop.relays[0];
+    const pid = pidOf(r.id, 'relay');
+    const reloads = () => (readFileSync(join(hostDirs.get(r.id)!, 'state', 'relay.log'), 'utf8').match(/"event":"reloaded"/g) ?? []).length;
+    const before = reloads();
+    const { out, recap } = await playbook('-e', '{"anyturn_capacity": 9000, "anyturn_auth_secrets": ["ansible-rest-secret", "second-secret"]}', '--limit', r.id);
+    expect(recap.get(r.id)).toMatchObject({ failed: 0 });
+    expect(recap.get(r.id)!.changed).toBeGreaterThan(0);
+    expect(out).not.toMatch(/^TASK \[anyturn_relay : Drain/m);
+    expect(pidOf(r.id, 'relay')).toBe(pid);
+    expect(processAlive(pid!)).toBe(true);
+    expect(reloads()).toBe(before + 1);
+    expect(await bindingFromRouter(r.address)).toBe('101');
   }, 300_000);
 });
