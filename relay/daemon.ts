@@ -12,9 +12,9 @@
  * ATN_ERR_LISTEN_BIND error (naming the address) is thrown.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { registerBuildInfo } from '../src/build/build-info-metric.js';
 import { Credentials, RestSecrets, StaticUsers, type CredentialStore } from '../src/auth/credential-store.js';
 import { NonceService } from '../src/auth/nonce.js';
+import { registerBuildInfo } from '../src/build/build-info-metric.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { openClusterStore } from '../src/cluster/store.js';
 import type { RelayConfig } from '../src/config/schema.js';

@@ -11,6 +11,7 @@
  *               created, print a JSON summary line, exit.
  */
 import type { Server } from 'node:http';
+import { registerBuildInfo } from '../src/build/build-info-metric.js';
 import { openClusterStore, type ClusterStore } from '../src/cluster/store.js';
 import { AGENT_USAGE, loadAgentCommand, type AgentConfig } from '../src/config/agent-schema.js';
 import { wantsHelp } from '../src/config/flags.js';
@@ -22,7 +23,6 @@ import { BgpMetrics } from './bgp-metrics.js';
 import { BgpDriver } from './bird.js';
 import type { ReconcileResult } from './lan.js';
 import { AgentMetrics } from './metrics.js';
-import { registerBuildInfo } from '../src/build/build-info-metric.js';
 
 interface BgpLoop {
   announcer: Announcer;

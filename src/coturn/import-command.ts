@@ -2,13 +2,19 @@
  * `anyturn import-coturn turnserver.conf > anyturn.yaml`: coturn's configuration as an anyturn relay YAML
  * (import.ts). The YAML goes to stdout; one summary line to stderr.
  */
-import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../config/flags.js';
+import { parseFlags, wantsHelp, type FlagsSpec } from '../config/flags.js';
 import { AnyturnError } from '../errors.js';
 import { importCoturn, renderImport, validateImport } from './import.js';
 import { readTurnserverConf } from './turnserver-conf.js';
 
 const FLAGS = {} as const satisfies FlagsSpec;
-const USAGE = `${formatUsage('anyturn import-coturn TURNSERVER.CONF > anyturn.yaml', FLAGS).trimEnd()} (none)\n`;
+const USAGE = [
+  'usage: anyturn import-coturn TURNSERVER.CONF > anyturn.yaml',
+  '',
+  "Prints coturn's configuration as an anyturn relay YAML; every option not imported is listed at the end",
+  'with its line and the reason (docs/coturn.md).',
+  '',
+].join('\n');
 
 export async function run(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {

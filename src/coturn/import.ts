@@ -99,7 +99,7 @@ export function importCoturn(options: readonly ConfOption[]): CoturnImport {
         if (!has('prometheus')) skip(o, 'prometheus is not enabled');
         break;
       default:
-        skip(o, `not imported (${known.key})`);
+        skip(o, `not imported (no conversion to ${known.key})`);
     }
   }
   // coturn reads the key from the certificate file when pkey is not given.
