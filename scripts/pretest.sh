@@ -19,6 +19,7 @@ declare -A PROVIDES=(
   [ansible]=/usr/lib/python3/dist-packages/ansible_collections/ansible/posix
   [prometheus]=/usr/bin/promtool
   [nftables]=/usr/sbin/nft
+  [openssh-server]=/usr/sbin/sshd
 )
 
 missing=()

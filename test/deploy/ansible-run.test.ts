@@ -1,15 +1,16 @@
 /**
  * A real run of the Ansible roles (deploy/ansible/site.yml) against hosts this test builds: a lab PoP (a router
- * namespace and two relay namespaces on its LAN). Each host's tasks run inside its namespace (local connection,
- * the module interpreter started with `ip netns exec`), with per-host directories instead of /etc and /opt and
- * `anyturn_service_manager: daemon` (there is no systemd here): the real modules install the packed tarball,
+ * namespace and two relay namespaces on its LAN), each running Debian's sshd on its LAN address (host key and
+ * client key made here). ansible-playbook runs in the router namespace and reaches every host over SSH, as from
+ * a real controller. The hosts share this machine's filesystem, so each gets its own directories instead of /etc
+ * and /opt, and `anyturn_service_manager: daemon` (there is no systemd here): the real modules install the packed tarball,
  * set sysctls, put G on lo, load nftables, render and validate the configs, start the relays one at a time,
  * BIRD and the agent. Asserted: the first run succeeds, the installed relays answer STUN on their unicast
  * addresses, G is on lo, BIRD runs with the agent's include, the agent announces; a second run changes nothing
  * (changed=0 on every host); a changed setting that needs a restart restarts the relays one at a time after
  * draining each; a changed secret is applied in place (POST /reload), without a restart.
  */
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify as toYaml } from 'yaml';
 import { labDown, labUp, type Lab, type LabPop } from '../lab/lab.js';
 import { nodeIn } from '../lab/proc.js';
-import { processAlive, sh, waitFor } from '../lab/netns.js';
+import { processAlive, sh, spawnIn, stopChild, waitFor } from '../lab/netns.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -31,6 +32,7 @@ let lab: Lab;
 let pop: LabPop;
 let inventory: string;
 const hostDirs = new Map<string, string>();
+const sshds: ChildProcess[] = [];
 
 interface Recap { ok: number; changed: number; failed: number; unreachable: number }
 
@@ -38,9 +40,10 @@ async function playbook(...extra: string[]): Promise<{ out: string; recap: Map<s
   const env = {
     ...process.env, ANSIBLE_NOCOLOR: '1', ANSIBLE_PIPELINING: '1', ANSIBLE_LOCALHOST_WARNING: 'false',
     ANSIBLE_LOCAL_TEMP: join(base, 'ansible-local'), ANSIBLE_REMOTE_TEMP: join(base, 'ansible-remote'),
-    ANSIBLE_RETRY_FILES_ENABLED: 'false', ANSIBLE_FORKS: '5',
+    ANSIBLE_RETRY_FILES_ENABLED: 'false', ANSIBLE_FORKS: '5', ANSIBLE_HOST_KEY_CHECKING: 'false',
+    ANSIBLE_SSH_CONTROL_PATH_DIR: join(base, 'cp'),
   };
-  const res = await run('ansible-playbook', ['-i', inventory, 'site.yml', ...extra], { cwd: ANSIBLE, env, maxBuffer: 64 << 20, timeout: 240_000 })
+  const res = await run('ip', ['netns', 'exec', pop.ns, 'ansible-playbook', '-i', inventory, 'site.yml', ...extra], { cwd: ANSIBLE, env, maxBuffer: 64 << 20, timeout: 240_000 })
     .catch((err: { stdout?: string; stderr?: string }) => {
       throw new Error(`ansible-playbook failed:\n${(err.stdout ?? '').slice(-6000)}\n${err.stderr ?? ''}`);
     });
@@ -83,17 +86,41 @@ beforeAll(async () => {
   const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', base], { cwd: ROOT, maxBuffer: 16 << 20 });
   const tarball = join(base, stdout.trim().split('\n').pop()!);
 
-  const hostVars = (name: string, ns: string) => {
+  // SSH: one client key, one host key; an sshd per host namespace on its LAN address, started and stopped by PID.
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(base, 'id')]);
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(base, 'hostkey')]);
+  mkdirSync('/run/sshd', { recursive: true }); // sshd's privilege separation directory (Debian's path)
+  const startSshd = async (name: string, ns: string, address: string) => {
+    const config = join(base, `sshd-${name}.conf`);
+    writeFileSync(config, [
+      `ListenAddress ${address}:22`, `HostKey ${join(base, 'hostkey')}`, `PidFile ${join(base, `sshd-${name}.pid`)}`,
+      `AuthorizedKeysFile ${join(base, 'id.pub')}`, 'StrictModes no', 'UsePAM no', 'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'Subsystem sftp internal-sftp', '',
+    ].join('\n'));
+    const sshd = spawnIn(ns, '/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    sshds.push(sshd);
+    let log = '';
+    sshd.stderr!.on('data', (d: Buffer) => {
+      log += d.toString();
+    });
+    await waitFor(`sshd in ${ns}`, () => {
+      if (sshd.exitCode !== null) throw new Error(`sshd exited: ${log}`);
+      return log.includes('Server listening') || undefined;
+    }, 15_000, 50);
+  };
+  const hostVars = (name: string, address: string) => {
     const dir = join(base, name);
     hostDirs.set(name, dir);
     for (const d of ['etc', 'state', 'bird', 'run']) mkdirSync(join(dir, d), { recursive: true });
     return {
-      ansible_connection: 'local', ansible_become: false, ansible_python_interpreter: `ip netns exec ${ns} /usr/bin/python3`,
+      ansible_host: address, ansible_user: 'root', ansible_become: false, ansible_python_interpreter: '/usr/bin/python3',
+      ansible_ssh_private_key_file: join(base, 'id'), ansible_ssh_common_args: '-o UserKnownHostsFile=/dev/null',
       anyturn_install_dir: join(dir, 'opt'), anyturn_state_dir: join(dir, 'state'), anyturn_config_dir: join(dir, 'etc'),
       anyturn_sysctl_file: join(dir, 'sysctl.conf'), anyturn_nft_file: join(dir, 'anyturn.nft'),
     };
   };
-  const relays = Object.fromEntries(pop.relays.map((r) => [r.id, { ...hostVars(r.id, r.ns), anyturn_unicast: r.address }]));
+  await Promise.all([...pop.relays.map((r) => startSshd(r.id, r.ns, r.address)), startSshd('router', pop.ns, pop.lanAddress)]);
+  const relays = Object.fromEntries(pop.relays.map((r) => [r.id, { ...hostVars(r.id, r.address), anyturn_unicast: r.address }]));
   const routerName = `${pop.name}-router`;
   inventory = join(base, 'inventory.yml');
   writeFileSync(inventory, toYaml({
@@ -112,7 +139,7 @@ beforeAll(async () => {
         anyturn_routers: {
           hosts: {
             [routerName]: {
-              ...hostVars(routerName, pop.ns), anyturn_router_id: pop.lanAddress, anyturn_lan_interface: pop.lanDev,
+              ...hostVars(routerName, pop.lanAddress), anyturn_router_id: pop.lanAddress, anyturn_lan_interface: pop.lanDev,
               anyturn_broadcast_next_hop: pop.broadcastNextHop, anyturn_install_packages: false,
               anyturn_bird_dir: join(base, routerName, 'bird'), anyturn_bird_socket: join(base, routerName, 'run', 'bird.ctl'),
               anyturn_bgp_neighbors: [{ name: 'isp', address: pop.peerAddress, as: 64500 }],
@@ -125,6 +152,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await Promise.all(sshds.map((p) => stopChild(p, 'SIGTERM')));
   for (const host of hostDirs.keys()) {
     for (const daemon of ['relay', 'agent', 'bird']) {
       const pid = pidOf(host, daemon);
