@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
  * The one CLI: `anyturn <command> [flags]`. Each command lives in its own module
- * and is loaded only when asked for.
+ * and is loaded only when asked for. This is the packaged binary: it loads nothing from test/ (the namespace
+ * lab has its own dev-only command, test/lab/cli.ts, `npm run lab`).
  */
+import { packageVersion } from '../src/build/version.js';
 import { AnyturnError } from '../src/errors.js';
 
 type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number | void> }> };
@@ -11,14 +13,14 @@ const COMMANDS: Record<string, Command> = {
   relay: { summary: 'run a TURN/STUN relay', load: () => import('../relay/main.js') },
   creds: { summary: 'print TURN REST API credentials for a shared secret', load: () => import('../src/auth/creds-command.js') },
   agent: { summary: 'run the PoP router agent', load: () => import('../router-agent/main.js') },
-  lab: { summary: 'build or remove the namespace lab (root)', load: () => import('../test/lab/command.js') },
   status: { summary: 'show PoPs and relays from the cluster store', load: () => import('../src/cluster/status-command.js') },
+  'import-coturn': { summary: "turn coturn's turnserver.conf into an anyturn relay YAML", load: () => import('../src/coturn/import-command.js') },
   secret: { summary: 'add, retire or list REST secrets cluster-wide', load: () => import('../src/cluster/secret-command.js') },
 };
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
-  return `usage: anyturn <command> [flags]\n\ncommands:\n${lines.join('\n')}\n`;
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
+  return `usage: anyturn <command> [flags]\n       anyturn --version\n\ncommands:\n${lines.join('\n')}\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -26,6 +28,10 @@ async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(`anyturn ${packageVersion()}\n`);
+    return 0;
   }
   const command = COMMANDS[name];
   if (!command) {

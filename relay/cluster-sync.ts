@@ -234,6 +234,12 @@ export class ClusterSync {
     this.#lastBytes = { at: now, total };
   }
 
+  /** The configured `auth-secret`s changed (reload): merged again with the store's, effective on the next request. */
+  setConfiguredSecrets(secrets: readonly string[]): void {
+    this.#opts.authSecrets = [...secrets];
+    this.#applySecrets(this.#deps.store.secrets());
+  }
+
   #applySecrets(fromStore: readonly string[]): void {
     const merged = mergeSecrets(fromStore, this.#opts.authSecrets);
     this.#deps.restSecrets.setSecrets(merged);

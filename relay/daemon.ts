@@ -16,6 +16,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { Credentials, RestSecrets, StaticUsers, type CredentialStore } from '../src/auth/credential-store.js';
 import { NonceService } from '../src/auth/nonce.js';
+import { registerBuildInfo } from '../src/build/build-info-metric.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { openClusterStore } from '../src/cluster/store.js';
 import type { RelayConfig } from '../src/config/schema.js';
@@ -33,6 +34,7 @@ import { TlsListener } from './listen/tls.js';
 import { UdpListener } from './listen/udp.js';
 import { RelayMetrics } from './metrics.js';
 import { registerRelayInfoMetrics } from './relay-info-metrics.js';
+import { kebab, keysNeedingRestart, type ReloadResult } from './reload.js';
 import { makeTestUser, type TestUser } from './startup-banner.js';
 import { checkHost, configWarnings } from './startup-checks.js';
 import { familyOf } from './turn/five-tuple.js';
@@ -65,6 +67,13 @@ export interface RunningRelay {
   status(): RelayStatus;
   /** Draining: /healthz turns 503; allocations carry on. */
   setDraining(draining: boolean): void;
+  /**
+   * Applies what can change without a restart (relay/reload.ts): TLS certificate and key, static users, REST
+   * secrets, admin token. Throws (and changes nothing) when the new TLS pair is unusable.
+   */
+  reload(next: RelayConfig): ReloadResult;
+  /** reload() with deps.reloadConfig(); throws AnyturnError for a bad configuration, keeping the running one. */
+  reloadFromSource(): ReloadResult;
   /** Idempotent: stops the listeners, ends every allocation, closes HTTP. */
   close(): Promise<void>;
 }
@@ -72,6 +81,8 @@ export interface RunningRelay {
 export interface DaemonDeps {
   log: Logger;
   clock?: Clock;
+  /** Reads the configuration again (the same file and flags) for SIGHUP / POST /reload; absent = /reload is 404. */
+  reloadConfig?: () => RelayConfig;
 }
 
 /** The TURN core's options from the relay config (one mapping, no re-validation). */
@@ -124,21 +135,21 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  registerBuildInfo(registry);
   const metrics = new RelayMetrics(registry);
   const streamGuard = createStreamGuard(config, log);
   const streamMetrics = new StreamMetrics(registry, () => streamGuard.bufferedBytes);
 
-  const stores: CredentialStore[] = [];
   let testUser: TestUser | undefined;
-  if (config.user.length > 0) stores.push(new StaticUsers([...config.user]));
   // With a shared store, REST secrets can arrive at any time (`anyturn secret add`): no generated test user then.
-  const restSecrets = new RestSecrets([...config.authSecret]);
-  if (config.authSecret.length > 0 || config.redis !== undefined) stores.push(restSecrets);
-  if (stores.length === 0) {
+  if (config.user.length === 0 && config.authSecret.length === 0 && config.redis === undefined) {
     testUser = makeTestUser();
-    stores.push(new StaticUsers([testUser]));
     log.warn({ user: testUser.name }, 'no --user or --auth-secret configured: serving a generated test user');
   }
+  // Both stores always exist, so that a reload can add users or secrets to a relay that started without them.
+  const staticUsers = new StaticUsers(testUser !== undefined ? [testUser] : config.user);
+  const restSecrets = new RestSecrets([...config.authSecret]);
+  const stores: CredentialStore[] = [staticUsers, restSecrets];
   const credentials = new Credentials(stores);
   const nonces = new NonceService({ key: config.nonceKey, ttlMs: config.nonceTtl * 1000, clock });
   const store = await openClusterStore({ redisUrl: config.redis, log, clock });
@@ -237,6 +248,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
           {
             registry, status, log, drain: { drain: () => setDraining(true), undrain: () => setDraining(false) },
             cluster: () => clusterView(store, clock.now()),
+            adminToken: config.adminToken,
+            reload: deps.reloadConfig === undefined ? undefined : () => reloadFromSource(),
           },
         );
 
@@ -253,6 +266,30 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       egress: turn.egress,
     },
   );
+
+  let current = config;
+  const reload = (next: RelayConfig): ReloadResult => {
+    const reloaded: string[] = [];
+    const tlsListeners = listeners.filter((l): l is TlsListener => l instanceof TlsListener);
+    if (tlsListeners.length > 0 && next.tlsCert !== undefined && next.tlsKey !== undefined) {
+      for (const l of tlsListeners) l.reloadCertificate(next.tlsCert, next.tlsKey); // the first bad pair throws
+      reloaded.push('tls-cert', 'tls-key');
+    }
+    staticUsers.setUsers(next.user.length > 0 || testUser === undefined ? next.user : [testUser]);
+    sync.setConfiguredSecrets(next.authSecret);
+    http?.setAdminToken(next.adminToken);
+    reloaded.push('user', 'auth-secret', 'admin-token');
+    const restartNeeded = keysNeedingRestart(current, next);
+    current = { ...next, ...pick(current, restartNeeded) };
+    const result = { reloaded, restartNeeded, users: staticUsers.size, authSecrets: restSecrets.secrets.length };
+    log.info({ event: 'reloaded', ...result }, 'configuration reloaded');
+    if (restartNeeded.length > 0) log.warn({ keys: restartNeeded }, 'changed keys need a restart; their old values stay in force');
+    return result;
+  };
+  const reloadFromSource = (): ReloadResult => {
+    if (deps.reloadConfig === undefined) throw new Error('no configuration source to reload from');
+    return reload(deps.reloadConfig());
+  };
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -295,6 +332,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
     testUser,
     status,
     setDraining,
+    reload,
+    reloadFromSource,
     close,
   };
 }
@@ -350,4 +389,13 @@ function createListeners(
       into.push(new TlsListener(tls, streamDeps));
     }
   }
+}
+
+/** The camelCase keys of `config` named (kebab-case) in `keys`, for keeping their running values. */
+function pick(config: RelayConfig, keys: readonly string[]): Partial<RelayConfig> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (keys.includes(kebab(key))) out[key] = value;
+  }
+  return out as Partial<RelayConfig>;
 }

@@ -1,12 +1,14 @@
 /**
  * `anyturn relay [flags]`: parses the config once (flags over the YAML file, one zod schema), starts the relay
  * (daemon.ts), logs one `ready` line with the bound addresses, and runs until SIGINT/SIGTERM, then closes
- * cleanly (listeners, allocations, HTTP) and exits 0. SIGUSR1 starts draining, SIGUSR2 ends it.
+ * cleanly (listeners, allocations, HTTP) and exits 0. SIGUSR1 starts draining, SIGUSR2 ends it. SIGHUP re-reads
+ * the configuration and applies what can change live (TLS certificate, users, secrets, admin token; reload.ts).
  *
  * Errors before "ready" (bad flag, bad config value, a listener that cannot bind) are AnyturnErrors: the CLI
  * prints `anyturn: <CODE>: <message>` on stderr and exits 1.
  */
 import { wantsHelp } from '../src/config/flags.js';
+import { AnyturnError } from '../src/errors.js';
 import { loadRelayConfig, RELAY_USAGE } from '../src/config/schema.js';
 import { createLogger } from '../src/log.js';
 import { startRelay, type RunningRelay } from './daemon.js';
@@ -15,14 +17,23 @@ import { bannerLines } from './startup-banner.js';
 /** After a stop signal, the process exits at the latest this long later even if a handle lingers. */
 const EXIT_GRACE_MS = 5_000;
 
+/** `--check`: validate the configuration (file and flags), print `configuration ok`, exit (like `nginx -t`). */
+const CHECK_FLAG = '--check';
+const CHECK_USAGE = `  ${CHECK_FLAG.padEnd(28)} validate the configuration and exit (0 = valid)\n`;
+
 export async function run(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
-    process.stdout.write(RELAY_USAGE);
+    process.stdout.write(RELAY_USAGE + CHECK_USAGE);
+    return 0;
+  }
+  if (argv.includes(CHECK_FLAG)) {
+    loadRelayConfig(argv.filter((a) => a !== CHECK_FLAG)); // throws ATN_ERR_CONFIG_* with the key and the reason
+    process.stdout.write('configuration ok\n');
     return 0;
   }
   const config = loadRelayConfig(argv);
   const log = createLogger({ level: config.logLevel });
-  const relay = await startRelay(config, { log });
+  const relay = await startRelay(config, { log, reloadConfig: () => loadRelayConfig(argv) });
   // The lifecycle lines (ready, stopping, stopped) are what supervisors and tests wait for: they are written at
   // info even under --log-level warn/error/fatal (only 'silent' silences them).
   const lifecycle = ['warn', 'error', 'fatal'].includes(config.logLevel) ? log.child({}, { level: 'info' }) : log;
@@ -47,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Resolves with the first SIGINT/SIGTERM; a second one exits at once. SIGUSR1/SIGUSR2 toggle draining. */
+/** Resolves with the first SIGINT/SIGTERM; a second one exits at once. SIGUSR1/SIGUSR2 toggle draining, SIGHUP reloads. */
 function untilStopSignal(relay: RunningRelay): Promise<NodeJS.Signals> {
   const onDrain = (): void => {
     relay.log.info('SIGUSR1: draining');
@@ -57,14 +68,24 @@ function untilStopSignal(relay: RunningRelay): Promise<NodeJS.Signals> {
     relay.log.info('SIGUSR2: draining ended');
     relay.setDraining(false);
   };
+  const onReload = (): void => {
+    try {
+      relay.reloadFromSource();
+    } catch (err) {
+      const text = err instanceof AnyturnError ? `${err.code}: ${err.message}` : (err as Error).message;
+      relay.log.error({ err: text }, 'SIGHUP: reload refused; the running configuration stays');
+    }
+  };
   process.on('SIGUSR1', onDrain);
   process.on('SIGUSR2', onUndrain);
+  process.on('SIGHUP', onReload);
   return new Promise((resolve) => {
     const onStop = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', onStop);
       process.off('SIGTERM', onStop);
       process.off('SIGUSR1', onDrain);
       process.off('SIGUSR2', onUndrain);
+      process.off('SIGHUP', onReload);
       const again = (): void => process.exit(signal === 'SIGINT' ? 130 : 143);
       process.once('SIGINT', again);
       process.once('SIGTERM', again);

@@ -42,9 +42,9 @@ export async function checkHost(config: RelayConfig, hostAddresses: ReadonlySet<
 export function configWarnings(config: RelayConfig): string[] {
   const out: string[] = [];
   const metrics = config.metrics;
-  if (metrics !== undefined && !isLoopback(metrics.address)) {
+  if (metrics !== undefined && !isLoopback(metrics.address) && config.adminToken === undefined) {
     const where = metrics.address === '0.0.0.0' || metrics.address === '::' ? 'on every address of this host' : `on ${metrics.address}`;
-    out.push(`metrics: POST /drain and /undrain are served without authentication ${where}: anyone who reaches port ${metrics.port} can take this relay out of service (bind a management address, or firewall the port)`);
+    out.push(`metrics: served ${where} without admin-token: POST /drain, /undrain and /reload are refused there (403), and /metrics, /status and the live page are open to anyone who reaches port ${metrics.port} (set admin-token, bind a management address, or firewall the port)`);
   }
   return out;
 }

@@ -11,6 +11,7 @@
  *               created, print a JSON summary line, exit.
  */
 import type { Server } from 'node:http';
+import { registerBuildInfo } from '../src/build/build-info-metric.js';
 import { openClusterStore, type ClusterStore } from '../src/cluster/store.js';
 import { AGENT_USAGE, loadAgentCommand, type AgentConfig } from '../src/config/agent-schema.js';
 import { wantsHelp } from '../src/config/flags.js';
@@ -36,14 +37,23 @@ interface BgpSummary {
   applied: boolean;
 }
 
+/** `--check`: validate the configuration, print `configuration ok`, exit (deployment tools run it before installing a file). */
+const CHECK_FLAG = '--check';
+
 export async function run(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {
-    process.stdout.write(AGENT_USAGE);
+    process.stdout.write(`${AGENT_USAGE}  ${CHECK_FLAG.padEnd(28)} validate the configuration and exit (0 = valid)\n`);
+    return 0;
+  }
+  if (argv.includes(CHECK_FLAG)) {
+    loadAgentCommand(argv.filter((a) => a !== CHECK_FLAG));
+    process.stdout.write('configuration ok\n');
     return 0;
   }
   const { config, action } = loadAgentCommand(argv);
   const log = createLogger({ level: config.logLevel, name: 'anyturn-agent' }).child({ pop: config.pop });
   const metrics = new AgentMetrics(config.pop);
+  registerBuildInfo(metrics.registry);
   const agent = new RouterAgent(config, { log, metrics });
   if (config.redis !== undefined && config.bgp === undefined) log.warn('redis is only used by the BGP loop: no bgp section, ignored');
   const bgp = config.bgp === undefined ? undefined : await openBgpLoop(config, agent, log, metrics);

@@ -20,6 +20,9 @@ declare -A PROVIDES=(
   [openssl]=/usr/bin/openssl
   [ansible-lint]=/usr/bin/ansible-lint
   [ansible]=/usr/lib/python3/dist-packages/ansible_collections/ansible/posix
+  [prometheus]=/usr/bin/promtool
+  [nftables]=/usr/sbin/nft
+  [openssh-server]=/usr/sbin/sshd
 )
 
 missing=()

@@ -9,9 +9,13 @@
  *   GET  /cluster   JSON ClusterView (status-page.ts): PoP summaries, relays, announcements from the store
  *   GET  /          the live page (also /status.html): polls /status and /cluster every second
  *   POST /drain     start draining (when a drain control is wired); POST /undrain ends it
+ *   POST /reload    re-read TLS certificate, users, secrets, admin token (when a reload is wired): JSON result
  *
- * Bind it to a management address: /drain has no authentication.
+ * The POST endpoints are operator controls: with an admin token they need `Authorization: Bearer <token>`
+ * (401 otherwise); without one they are served only when the server is bound to a loopback address (403
+ * otherwise), so that a relay whose --metrics is reachable from a network is never controllable by default.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { AnyturnError } from '../../src/errors.js';
@@ -56,6 +60,10 @@ export interface HttpServerDeps {
   drain?: DrainControl;
   /** The cluster store's view for GET /cluster; absent = 404 (the page then shows this relay only). */
   cluster?: () => ClusterView;
+  /** Bearer token the POST endpoints require; absent = they answer only on a loopback address. */
+  adminToken?: string;
+  /** Wired to POST /reload; absent = 404. Throws (AnyturnError) for a configuration that cannot be applied. */
+  reload?: () => unknown;
 }
 
 type Health = 'starting' | 'ok' | 'draining' | 'stopping';
@@ -69,6 +77,7 @@ export class HttpServer {
   readonly #log: Logger;
   readonly #server: http.Server;
   #ready = false;
+  #adminTokenDigest: Buffer | undefined;
   #draining = false;
   #stopping = false;
   #localPort: number;
@@ -76,6 +85,7 @@ export class HttpServer {
   constructor(options: HttpServerOptions, deps: HttpServerDeps) {
     this.#options = options;
     this.#deps = deps;
+    this.setAdminToken(deps.adminToken);
     this.#localPort = options.port;
     this.#log = deps.log.child({ component: 'http', address: options.address, port: options.port });
     this.#server = http.createServer((req, res) => {
@@ -94,6 +104,11 @@ export class HttpServer {
 
   get localPort(): number {
     return this.#localPort;
+  }
+
+  /** The token POST endpoints require from now on (reload); undefined = loopback only. */
+  setAdminToken(token: string | undefined): void {
+    this.#adminTokenDigest = token === undefined ? undefined : digest(token);
   }
 
   /** Listeners are up (true) or not yet / not any more (false). */
@@ -150,6 +165,23 @@ export class HttpServer {
     });
   }
 
+  /** True when the operator control may run; otherwise answers 401 (token missing or wrong) or 403. */
+  #authorized(req: IncomingMessage, res: ServerResponse): boolean {
+    const expected = this.#adminTokenDigest;
+    if (expected === undefined) {
+      if (isLoopback(this.#options.address)) return true;
+      send(res, 403, 'text/plain; charset=utf-8', 'forbidden: set admin-token to use control endpoints on a non-loopback address\n');
+      return false;
+    }
+    const header = req.headers.authorization ?? '';
+    const given = header.startsWith('Bearer ') ? digest(header.slice('Bearer '.length)) : undefined;
+    if (given !== undefined && timingSafeEqual(given, expected)) return true;
+    res.setHeader('www-authenticate', 'Bearer realm="anyturn"');
+    send(res, 401, 'text/plain; charset=utf-8', 'unauthorized: Authorization: Bearer <admin-token> required\n');
+    this.#log.warn({ path: req.url, from: req.socket.remoteAddress }, 'control request refused: bad or missing admin token');
+    return false;
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     const method = req.method ?? 'GET';
@@ -182,11 +214,26 @@ export class HttpServer {
         if (!read) return notAllowed(res, 'GET');
         return send(res, 200, 'application/json', `${JSON.stringify(cluster())}\n`, method === 'HEAD');
       }
+      case '/reload': {
+        const reload = this.#deps.reload;
+        if (reload === undefined) return send(res, 404, 'text/plain', 'not found\n');
+        if (method !== 'POST') return notAllowed(res, 'POST');
+        if (!this.#authorized(req, res)) return;
+        try {
+          const result = reload();
+          return send(res, 200, 'application/json', `${JSON.stringify(result)}\n`);
+        } catch (err) {
+          const text = err instanceof AnyturnError ? `${err.code}: ${err.message}` : (err as Error).message;
+          this.#log.warn({ err: text }, 'reload refused; the running configuration stays');
+          return send(res, 400, 'text/plain; charset=utf-8', `${text}\n`);
+        }
+      }
       case '/drain':
       case '/undrain': {
         const drain = this.#deps.drain;
         if (drain === undefined) return send(res, 404, 'text/plain', 'not found\n');
         if (method !== 'POST') return notAllowed(res, 'POST');
+        if (!this.#authorized(req, res)) return;
         if (path === '/drain') drain.drain();
         else drain.undrain();
         this.#log.info({ draining: path === '/drain' }, 'drain state set over HTTP');
@@ -196,6 +243,14 @@ export class HttpServer {
         return send(res, 404, 'text/plain', 'not found\n');
     }
   }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function isLoopback(address: string): boolean {
+  return familyOf(address) === 4 ? address.startsWith('127.') : address === '::1';
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string, headOnly = false): void {

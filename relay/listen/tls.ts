@@ -1,6 +1,7 @@
 /**
  * TLS listener (RFC 8656 §3.1, "turns:"): TURN over TLS-over-TCP on address:tlsPort with the operator's
- * certificate chain and key (PEM files, read once at start-up). Connections become StreamConnections after the
+ * certificate chain and key (PEM files, read at start-up and again by reloadCertificate on SIGHUP / POST /reload:
+ * new handshakes get the new certificate, established connections keep theirs). Connections become StreamConnections after the
  * handshake; handshakes that fail or take longer than `handshakeTimeoutMs` are counted and dropped.
  */
 import { readFileSync } from 'node:fs';
@@ -19,8 +20,9 @@ export interface TlsListenerOptions extends StreamListenerOptions {
 }
 
 export class TlsListener extends StreamListener {
-  readonly #cert: Buffer;
-  readonly #key: Buffer;
+  #cert: Buffer;
+  #key: Buffer;
+  #server: tls.Server | undefined;
   readonly #handshakeTimeoutMs: number;
 
   /**
@@ -29,14 +31,19 @@ export class TlsListener extends StreamListener {
    */
   constructor(options: TlsListenerOptions, deps: StreamListenerDeps) {
     super('tls', options, deps);
-    this.#cert = readPem(options.certFile, 'tls-cert');
-    this.#key = readPem(options.keyFile, 'tls-key');
+    ({ cert: this.#cert, key: this.#key } = readKeyPair(options.certFile, options.keyFile));
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 10_000;
-    try {
-      tls.createSecureContext({ cert: this.#cert, key: this.#key });
-    } catch (err) {
-      throw new AnyturnError('ATN_ERR_CONFIG_INVALID', `tls-cert/tls-key: ${(err as Error).message}`, { cause: err });
-    }
+  }
+
+  /**
+   * Reads the certificate and key again (renewed files); throws like the constructor and keeps the current pair
+   * when the new one is unusable. Established connections are untouched.
+   */
+  reloadCertificate(certFile: string, keyFile: string): void {
+    const pair = readKeyPair(certFile, keyFile);
+    this.#server?.setSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
+    this.#cert = pair.cert;
+    this.#key = pair.key;
   }
 
   protected createServer(onSocket: (socket: Socket) => void): Server {
@@ -46,6 +53,7 @@ export class TlsListener extends StreamListener {
       handshakeTimeout: this.#handshakeTimeoutMs,
       minVersion: 'TLSv1.2',
     });
+    this.#server = server;
     server.on('secureConnection', onSocket);
     server.on('tlsClientError', (err) => {
       this.deps.streamMetrics.tlsHandshakeFailed();
@@ -53,6 +61,17 @@ export class TlsListener extends StreamListener {
     });
     return server;
   }
+}
+
+function readKeyPair(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const cert = readPem(certFile, 'tls-cert');
+  const key = readPem(keyFile, 'tls-key');
+  try {
+    tls.createSecureContext({ cert, key });
+  } catch (err) {
+    throw new AnyturnError('ATN_ERR_CONFIG_INVALID', `tls-cert/tls-key: ${(err as Error).message}`, { cause: err });
+  }
+  return { cert, key };
 }
 
 function readPem(file: string, key: string): Buffer {

@@ -10,17 +10,40 @@ export interface CredentialStore {
   keysFor(username: string, realm: string, nowMs: number): Buffer[];
 }
 
-/** Static long-term users (`--user NAME:PASS`): zero or one key. */
-export class StaticUsers implements CredentialStore {
-  readonly #passwords = new Map<string, string>();
-  /** Keys cached per user for the last realm asked (realms rarely change). */
-  readonly #cache = new Map<string, { realm: string; key: Buffer }>();
+/** A static user: a password, or the long-term key itself (coturn's `user=NAME:0xKEY`, MD5(NAME:REALM:PASS)). */
+export type StaticUserEntry = { name: string; password: string } | { name: string; key: Buffer };
 
-  constructor(users: { name: string; password: string }[]) {
-    for (const u of users) this.#passwords.set(u.name, u.password);
+/** Static long-term users (`--user NAME:PASS`, `NAME:0xKEY`): zero or one key. */
+export class StaticUsers implements CredentialStore {
+  #passwords = new Map<string, string>();
+  #keys = new Map<string, Buffer>();
+  /** Keys cached per user for the last realm asked (realms rarely change). */
+  #cache = new Map<string, { realm: string; key: Buffer }>();
+
+  constructor(users: readonly StaticUserEntry[]) {
+    this.setUsers(users);
+  }
+
+  /** Replaces every user (reload); takes effect on the next request. */
+  setUsers(users: readonly StaticUserEntry[]): void {
+    const passwords = new Map<string, string>();
+    const keys = new Map<string, Buffer>();
+    for (const u of users) {
+      if ('key' in u) keys.set(u.name, u.key);
+      else passwords.set(u.name, u.password);
+    }
+    this.#passwords = passwords;
+    this.#keys = keys;
+    this.#cache = new Map();
+  }
+
+  get size(): number {
+    return this.#passwords.size + this.#keys.size;
   }
 
   keysFor(username: string, realm: string, _nowMs: number): Buffer[] {
+    const hashed = this.#keys.get(username);
+    if (hashed !== undefined) return [hashed];
     const password = this.#passwords.get(username);
     if (password === undefined) return [];
     const cached = this.#cache.get(username);

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { parseRedisUrl } from '../cluster/redis-url.js';
+import { rangeToCidrs } from './ip-range.js';
 
 /**
  * Reusable zod field types for config schemas (relay, agent). Messages are written
@@ -150,16 +151,56 @@ export function parseHostPort(s: string): HostPort | undefined {
   return { address, port: p };
 }
 
-/** `NAME:PASS`, split on the first colon; both parts non-empty. */
+/** A static user: a password, or (coturn's `user=NAME:0xKEY`) the long-term key MD5(NAME:REALM:PASS) itself. */
+export type StaticUser = { name: string; password: string } | { name: string; key: Buffer };
+
+/** coturn's hashed key: `0x` and 32 hex digits (an MD5). */
+const HASHED_KEY = /^0x([0-9a-fA-F]{32})$/;
+
+/**
+ * `NAME:PASS`, split on the first colon; both parts non-empty. As in coturn, a PASS of `0x` and 32 hex digits is the
+ * hashed key MD5(NAME:REALM:PASS) (e.g. from `turnadmin -k`), not a literal password.
+ */
 export const userPass = () =>
-  z.string().transform((s, ctx) => {
+  z.string().transform((s, ctx): StaticUser => {
     const colon = s.indexOf(':');
     if (colon < 1 || colon === s.length - 1) {
       ctx.addIssue({ code: 'custom', message: 'must be NAME:PASS (both non-empty)', input: s });
       return z.NEVER;
     }
-    return { name: s.slice(0, colon), password: s.slice(colon + 1) };
+    const name = s.slice(0, colon);
+    const secret = s.slice(colon + 1);
+    const hashed = HASHED_KEY.exec(secret);
+    return hashed ? { name, key: Buffer.from(hashed[1], 'hex') } : { name, password: secret };
   });
+
+/**
+ * A peer address block: a CIDR (`10.0.0.0/8`), a bare address, or an inclusive range `FIRST-LAST` (coturn's
+ * `denied-peer-ip=10.0.0.1-10.0.0.40`) -> the CIDR blocks covering it exactly, normalised to `ip/len`.
+ */
+export const peerBlock = () =>
+  z.string().transform((s, ctx): string[] => {
+    const range = s.includes('-') ? rangeToCidrs(s) : undefined;
+    if (range !== undefined) return range;
+    const parsed = parseCidr(s);
+    if (parsed === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'not a CIDR block or FIRST-LAST range (e.g. 10.0.0.0/8, fc00::/7, 10.0.0.1-10.0.0.40)', input: s });
+      return z.NEVER;
+    }
+    const block = `${parsed.address}/${parsed.prefix}`;
+    if (!hostBitsClear(block)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${s} has host bits set: write the network address or ${parsed.address}/${parsed.family === 4 ? 32 : 128} for the one host`,
+        input: s,
+      });
+      return z.NEVER;
+    }
+    return [block];
+  });
+
+/** A list of peerBlock entries, flattened. */
+export const peerBlocks = () => list(peerBlock()).transform((blocks) => blocks.flat());
 
 /** A hex string of at least `minBytes` bytes -> Buffer. */
 export const hexKey = (minBytes: number) =>

@@ -4,9 +4,10 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { AnyturnError } from '../errors.js';
 import {
-  count, hexKey, hostPort, ipAddress, isLoopback, isWildcard, list, multicastGroup, name, network, parseHostPort, port,
-  redisUrl, specificIpAddress, text, userPass, type HostPort,
+  count, hexKey, hostPort, ipAddress, isLoopback, isWildcard, list, multicastGroup, name, parseHostPort, peerBlocks, port,
+  redisUrl, specificIpAddress, text, userPass, type HostPort, type StaticUser,
 } from './fields.js';
+import { COTURN_FLAG_ALIASES, withCoturnAliases } from './coturn-aliases.js';
 import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
 import { loadConfig } from './load.js';
 import { checkStartable } from './startable.js';
@@ -55,14 +56,16 @@ export interface RelayConfig {
   minPort: number;
   maxPort: number;
   realm: string;
-  /** Static long-term users. */
-  user: readonly { name: string; password: string }[];
+  /** Static long-term users (a password, or coturn's hashed key `NAME:0xKEY`). */
+  user: readonly StaticUser[];
   /** TURN REST API shared secrets (coturn static-auth-secret); several = rotation. */
   authSecret: readonly string[];
   /** Maximum live allocations on this relay. */
   capacity: number;
   /** Where /metrics, /healthz and /status are served; undefined = not served. */
   metrics: HostPort | undefined;
+  /** Bearer token POST /drain, /undrain and /reload require; without one they answer only on a loopback `metrics`. */
+  adminToken: string | undefined;
   id: string;
   pop: string;
   allowPeer: readonly string[];
@@ -149,6 +152,7 @@ export const RELAY_FLAGS = {
   'auth-secret': { type: 'string', repeatable: true, arg: 'S', help: 'TURN REST API shared secret (several = rotation)' },
   capacity: { type: 'number', arg: 'N', help: 'maximum allocations (default 10000)' },
   metrics: { type: 'string', arg: 'IP:PORT', help: 'serve /metrics, /healthz, /status, /cluster and the live page (/) here' },
+  'admin-token': { type: 'string', arg: 'TOKEN', help: 'bearer token for POST /drain, /undrain, /reload (without: loopback --metrics only)' },
   id: { type: 'string', arg: 'NAME', help: 'relay id (default: host name)' },
   pop: { type: 'string', arg: 'NAME', help: 'PoP name (default "default")' },
   'allow-peer': { type: 'string', repeatable: true, arg: 'CIDR', help: 'allow peers here despite the default deny list' },
@@ -189,7 +193,9 @@ export const RELAY_FLAGS = {
   uplink: { type: 'string', repeatable: true, arg: 'NAME=IP', help: 'relay-ip IP leaves by uplink NAME (for the cluster egress table)' },
 } as const satisfies FlagsSpec;
 
-export const RELAY_USAGE = formatUsage('anyturn relay [--config FILE] [flags]', RELAY_FLAGS);
+export const RELAY_USAGE = `${formatUsage('anyturn relay [--config FILE] [flags]', RELAY_FLAGS)}
+coturn's names are accepted too: ${Object.entries(COTURN_FLAG_ALIASES).map(([c, a]) => `--${c} (--${a})`).join(', ')}
+`;
 
 /** The file/flag form (kebab-case keys) – what the user wrote, with defaults. */
 export const RelayFileSchema = z.strictObject({
@@ -208,10 +214,11 @@ export const RelayFileSchema = z.strictObject({
   'auth-secret': list(text()).default([]),
   capacity: count(1).default(10000),
   metrics: hostPort().optional(),
+  'admin-token': z.string().min(16, 'must be at least 16 characters').optional(),
   id: name().default(defaultId),
   pop: name().default('default'),
-  'allow-peer': list(network()).default([]),
-  'deny-peer': list(network()).default([]),
+  'allow-peer': peerBlocks().default([]),
+  'deny-peer': peerBlocks().default([]),
   anycast: list(specificIpAddress()).default([]),
   redirect: z.enum(['strict', 'fast']).default('strict'),
   race: z.enum(['race', 'single']).default('race'),
@@ -455,6 +462,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     authSecret: c['auth-secret'],
     capacity: c.capacity,
     metrics: c.metrics,
+    adminToken: c['admin-token'],
     id: c.id,
     pop: c.pop,
     allowPeer: c['allow-peer'],
@@ -506,7 +514,7 @@ export const RelayConfigSchema: z.ZodType<RelayConfig> = RelayFileSchema.superRe
  * Callers handle --help first (wantsHelp(argv) + RELAY_USAGE); here it is a usage error.
  */
 export function loadRelayConfig(argv: string[]): RelayConfig {
-  const { config, help, ...overrides } = parseFlags(argv, RELAY_FLAGS);
+  const { config, help, ...overrides } = parseFlags(withCoturnAliases(argv), RELAY_FLAGS);
   if (help) throw new AnyturnError('ATN_ERR_CLI_USAGE', RELAY_USAGE);
   return loadConfig(RelayConfigSchema, { file: config as string | undefined, overrides });
 }

@@ -1,5 +1,5 @@
 /**
- * `anyturn lab up|down|status [flags]` (root only): builds, removes or shows the
+ * `anyturn-lab up|down|status [flags]` (root only): builds, removes or shows the
  * namespace lab of test/lab/lab.ts. `up` can also start relays (`--relays stub|anyturn`)
  * and the router agent (`--agent`) as detached processes inside the namespaces, logging
  * to /tmp/anyturn-lab-<prefix>/; `down` kills them with their namespaces.
@@ -40,7 +40,7 @@ const FLAGS = {
   json: { type: 'boolean', help: 'status: print JSON' },
 } as const satisfies FlagsSpec;
 
-const USAGE = formatUsage('anyturn lab up|down|status [flags]', FLAGS);
+const USAGE = formatUsage('anyturn-lab up|down|status [flags]', FLAGS);
 
 export async function run(argv: string[]): Promise<number> {
   if (wantsHelp(argv)) {

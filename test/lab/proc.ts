@@ -21,6 +21,11 @@ export function anyturnBin(): string {
   return resolve(repoRoot(), 'dist', 'bin', 'anyturn.js');
 }
 
+/** `dist/test/lab/cli.js`: the dev-only `anyturn-lab` command (not in the packaged binary). */
+export function labBin(): string {
+  return resolve(repoRoot(), 'dist', 'test', 'lab', 'cli.js');
+}
+
 /** `dist/test/lab/stun-responder.js`. */
 export function stunResponderBin(): string {
   return resolve(repoRoot(), 'dist', 'test', 'lab', 'stun-responder.js');

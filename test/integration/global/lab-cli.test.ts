@@ -1,5 +1,5 @@
 /**
- * `anyturn lab up --pops 2`: the global lab from the command line (BIRD in the ISP and
+ * `anyturn-lab up --pops 2`: the global lab from the command line (BIRD in the ISP and
  * both PoP routers, redis-server, two relays per PoP, agents with a `bgp:` section), and
  * `lab down` leaves nothing behind (namespaces, BIRD, redis-server, the state directory).
  */
@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ispRoutes, ispSessions } from '../../lab/bgp.js';
 import { labDown, labLayout, labNamespaces, labStatus } from '../../lab/lab.js';
 import { listNamespaces, processAlive, sh } from '../../lab/netns.js';
-import { anyturnBin } from '../../lab/proc.js';
+import { anyturnBin, labBin } from '../../lab/proc.js';
 import { redisPing } from '../../lab/redis.js';
 
 const PREFIX = 'atng-cli-';
@@ -21,10 +21,14 @@ function anyturn(...args: string[]) {
   return sh(process.execPath, [anyturnBin(), ...args], { allowFail: true, timeoutMs: 90_000 });
 }
 
-describe('anyturn lab up --pops 2', () => {
+function labCli(...args: string[]) {
+  return sh(process.execPath, [labBin(), ...args], { allowFail: true, timeoutMs: 90_000 });
+}
+
+describe('anyturn-lab up --pops 2', () => {
   it('builds the BGP lab with redis; the agents announce G from both PoPs; down removes everything', async () => {
     await labDown(PREFIX);
-    const up = await anyturn('lab', 'up', '--prefix', PREFIX, '--pops', '2', '--relays', 'stub', '--agent', '--ipv6');
+    const up = await labCli('up', '--prefix', PREFIX, '--pops', '2', '--relays', 'stub', '--agent', '--ipv6');
     expect(up.stderr).toBe('');
     expect(up.code).toBe(0);
     expect(up.stdout).toContain('BIRD AS 65001 (ISP MED 10)');
@@ -53,7 +57,7 @@ describe('anyturn lab up --pops 2', () => {
 
     const pids = (await labStatus(PREFIX)).flatMap((s) => s.processes.map((p) => p.pid));
     expect(pids.length).toBeGreaterThanOrEqual(4 + 2 + 3 + 1); // relays, agents, BIRD ×3, redis-server
-    const down = await anyturn('lab', 'down', '--prefix', PREFIX);
+    const down = await labCli('down', '--prefix', PREFIX);
     expect(down.code).toBe(0);
     expect(down.stdout).toContain('removed 10 namespaces');
     expect(await listNamespaces(PREFIX)).toEqual([]);

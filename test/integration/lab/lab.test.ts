@@ -1,5 +1,5 @@
 /**
- * `anyturn lab up|status|down` leaves nothing behind, and the topology it builds routes
+ * `anyturn-lab up|status|down` leaves nothing behind, and the topology it builds routes
  * what it should: clients reach every relay's unicast address through inet and the
  * PoP router; relays hold G on lo with arp_ignore/arp_announce set.
  */
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labDown, labLayout, labNamespaces, labStatus, labUp } from '../../lab/lab.js';
 import { ipJson, listNamespaces, processAlive, sh } from '../../lab/netns.js';
-import { anyturnBin, nodeIn, startStunResponder, type LabProcess } from '../../lab/proc.js';
+import { labBin, nodeIn, startStunResponder, type LabProcess } from '../../lab/proc.js';
 
 const CLI_PREFIX = 'atnl-lcli-';
 const LIB_PREFIX = 'atnl-llib-';
@@ -21,8 +21,8 @@ afterAll(async () => {
   await labDown(LIB_PREFIX);
 });
 
-function anyturn(...args: string[]) {
-  return sh(process.execPath, [anyturnBin(), ...args], { allowFail: true, timeoutMs: 60_000 });
+function labCli(...args: string[]) {
+  return sh(process.execPath, [labBin(), ...args], { allowFail: true, timeoutMs: 60_000 });
 }
 
 /** A STUN Binding from `ns` to ip:3478; resolves with the responder's address:port or 'timeout'. */
@@ -41,13 +41,13 @@ function bindingFrom(ns: string, ip: string): Promise<string> {
   `).then((out) => out.trim());
 }
 
-describe('anyturn lab (CLI)', () => {
+describe('anyturn-lab (CLI)', () => {
   it('up --relays stub --agent, status, down: nothing is left behind', async () => {
     await labDown(CLI_PREFIX);
     // Other engineers' labs may come and go on a shared machine: compare what this file could touch.
     const ours = (names: string[]) => names.filter((n) => n.startsWith('atnl-l')).sort();
     const before = ours(await listNamespaces());
-    const up = await anyturn('lab', 'up', '--prefix', CLI_PREFIX, '--relays', 'stub', '--agent');
+    const up = await labCli('up', '--prefix', CLI_PREFIX, '--relays', 'stub', '--agent');
     expect(up.stderr).toBe('');
     expect(up.code).toBe(0);
     expect(up.stdout).toContain('anycast G = 198.18.0.1');
@@ -55,18 +55,18 @@ describe('anyturn lab (CLI)', () => {
     const layout = labLayout({ prefix: CLI_PREFIX });
     expect((await listNamespaces(CLI_PREFIX)).sort()).toEqual(labNamespaces(layout).sort());
 
-    const again = await anyturn('lab', 'up', '--prefix', CLI_PREFIX);
+    const again = await labCli('up', '--prefix', CLI_PREFIX);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('ATN_ERR_LAB_SETUP');
 
-    const status = await anyturn('lab', 'status', '--prefix', CLI_PREFIX);
+    const status = await labCli('status', '--prefix', CLI_PREFIX);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain(`${CLI_PREFIX}pop1-r2`);
     expect(status.stdout).toContain('eth0=10.9.9.12/24');
     expect(status.stdout).toContain('stun-responder.js --name pop1-r3');
     expect(status.stdout).toContain('anyturn.js agent --config');
 
-    const json = JSON.parse((await anyturn('lab', 'status', '--prefix', CLI_PREFIX, '--json')).stdout) as Awaited<ReturnType<typeof labStatus>>;
+    const json = JSON.parse((await labCli('status', '--prefix', CLI_PREFIX, '--json')).stdout) as Awaited<ReturnType<typeof labStatus>>;
     const pids = json.flatMap((s) => s.processes.map((p) => p.pid));
     expect(pids.length).toBeGreaterThanOrEqual(4); // three relays and the agent (plus its ip monitor)
     // The agent converged: the TCP group holds the three stand-in relays.
@@ -74,20 +74,20 @@ describe('anyturn lab (CLI)', () => {
     expect((nexthops[0].group as unknown[]).length).toBe(3);
     expect(existsSync(join(tmpdir(), `anyturn-lab-${CLI_PREFIX}`))).toBe(true);
 
-    const down = await anyturn('lab', 'down', '--prefix', CLI_PREFIX);
+    const down = await labCli('down', '--prefix', CLI_PREFIX);
     expect(down.code).toBe(0);
     expect(down.stdout).toContain('removed 7 namespaces');
     expect(ours(await listNamespaces())).toEqual(before);
     expect(pids.filter(processAlive)).toEqual([]);
     expect(existsSync(join(tmpdir(), `anyturn-lab-${CLI_PREFIX}`))).toBe(false);
-    expect((await anyturn('lab', 'status', '--prefix', CLI_PREFIX)).stdout).toContain('no lab');
+    expect((await labCli('status', '--prefix', CLI_PREFIX)).stdout).toContain('no lab');
   });
 
   it('refuses a bad prefix and an unknown verb with stable codes', async () => {
-    const bad = await anyturn('lab', 'up', '--prefix', 'X/../y');
+    const bad = await labCli('up', '--prefix', 'X/../y');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('ATN_ERR_LAB_SETUP');
-    const verb = await anyturn('lab', 'sideways');
+    const verb = await labCli('sideways');
     expect(verb.stderr).toContain('ATN_ERR_CLI_USAGE');
   });
 });
