@@ -11,6 +11,7 @@
  *   anyturn_anycast_pending                 delayed answers waiting in the race queue
  *   anyturn_anycast_budget_bytes            balance of the byte budget of unauthenticated answers
  *   anyturn_race_group_peers                other relays heard in the PoP's race group
+ *   anyturn_race_group_load_step            this relay's load step as the group ranks it now
  *   anyturn_race_group_messages_total{event} race group traffic: presences and claims sent/received, drops
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -74,7 +75,7 @@ export interface AnycastMetricSources {
   drain: { readonly isDraining: boolean };
   pending?: () => number;
   budget?: { readonly balance: number };
-  group?: { readonly peers: number; count(event: RaceGroupEvent): number };
+  group?: { readonly peers: number; readonly loadStep: number; count(event: RaceGroupEvent): number };
 }
 
 /** Registers the anycast metrics in `registry` (once per registry). */
@@ -161,6 +162,14 @@ export function registerAnycastMetrics(registry: Registry, sources: AnycastMetri
       registers,
       collect() {
         this.set(group.peers);
+      },
+    });
+    new Gauge({
+      name: 'anyturn_race_group_load_step',
+      help: 'This relay\'s load step (score x 20) as the race group ranks it now',
+      registers,
+      collect() {
+        this.set(group.loadStep);
       },
     });
     new Counter({

@@ -2,8 +2,8 @@
  * The race group: the relays of one PoP LAN, talking to each other over IP multicast (TTL 1) so that exactly one
  * of them answers each request on the anycast address (issue: one answer per race).
  *
- *   Presence  every PRESENCE_MS and at once when this relay's draining or full state changes: who is in the
- *             race and at which load step. A relay not heard for EXPIRE_MS is out. A relay heard for the first time
+ *   Presence  every PRESENCE_MS, and at once (at most every MIN_GAP_MS) when this relay's load step, draining or
+ *             full state changes: who is in the race and at which load step. A relay not heard for EXPIRE_MS is out. A relay heard for the first time
  *             gets our presence at once, so a (re)started relay knows its peers within a round trip.
  *
  * Every relay must rank a request on the same numbers, or two of them both think they come first. So a change
@@ -30,6 +30,8 @@ export const EXPIRE_MS = 1_000;
 export const SWITCH_MS = 100;
 /** How far (in load score) beyond its step the score must go before the advertised step follows. */
 export const STEP_HYSTERESIS = 0.02;
+/** Least time between two presences sent because the state changed. */
+export const MIN_GAP_MS = 20;
 
 export interface RaceGroupOptions {
   /** This relay's id (`--id`). */
@@ -110,6 +112,7 @@ export class RaceGroup {
   readonly #self: Member;
   /** The last state announced (the hysteresis works from it). */
   #announced: RaceState = { loadStep: 0, eligible: true };
+  #lastPresenceAt = -Infinity;
   #closed = false;
 
   constructor(options: RaceGroupOptions, deps: RaceGroupDeps) {
@@ -184,9 +187,11 @@ export class RaceGroup {
     this.#send(encodeClaim({ sender: this.#opts.id, sentAt: this.#deps.clock.now(), clientAddress, clientPort, transactionId }, key), 'claim-sent');
   }
 
-  /** Sends a presence now if this relay's draining or full state changed since the last one. */
+  /** Sends a presence now if this relay's state changed since the last one (a load step change at most every MIN_GAP_MS). */
   refresh(): void {
-    if (this.#state().eligible !== this.#announced.eligible) this.#presence();
+    const state = this.#state();
+    if (state.eligible !== this.#announced.eligible) this.#presence();
+    else if (state.loadStep !== this.#announced.loadStep && this.#deps.clock.now() - this.#lastPresenceAt >= MIN_GAP_MS) this.#presence();
   }
 
   /** Counters of the group's traffic (metrics). */
@@ -226,6 +231,7 @@ export class RaceGroup {
     if (this.#socket === undefined || key === undefined) return;
     const state = this.#state();
     const sentAt = this.#deps.clock.now();
+    this.#lastPresenceAt = sentAt;
     if (state.loadStep !== this.#announced.loadStep || state.eligible !== this.#announced.eligible) {
       this.#announced = { loadStep: state.loadStep, eligible: state.eligible };
       this.#self.announce(this.#announced, sentAt);

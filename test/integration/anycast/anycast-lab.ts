@@ -330,6 +330,19 @@ export class AnycastLab {
     return this.metricTotal(`anyturn_anycast_answers_total{kind="${kind}"}`);
   }
 
+  /**
+   * Waits until the race group ranks each relay at the given load step (`anyturn_race_group_load_step`): load made
+   * on the relays takes effect in the ranking 100 ms after the presence that announces it.
+   */
+  async waitRaceSteps(steps: number[]): Promise<void> {
+    await waitFor(`race group load steps ${steps.join('/')}`, async () => {
+      for (let i = 0; i < steps.length; i++) {
+        if (metricValue(await this.metrics(i), 'anyturn_race_group_load_step') !== steps[i]) return undefined;
+      }
+      return true;
+    }, 10_000, 50);
+  }
+
   /** Adds `count` extra addresses 10.0.<k>.<first..> to client k's eth0 (the flood's sources). */
   async addClientAddresses(client: number, first: number, count: number): Promise<string[]> {
     const c = this.lab.clients[client];

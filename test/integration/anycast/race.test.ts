@@ -18,6 +18,7 @@ describe('anycast: the race follows load', () => {
     const loader = lab.clients[1];
     expect(await loader.hold(lab.relay(0).relay.address, 300)).toMatchObject({ ok: 300, failed: 0 });
     expect(await loader.hold(lab.relay(2).relay.address, 100)).toMatchObject({ ok: 100, failed: 0 });
+    await lab.waitRaceSteps([6, 0, 2]); // the race group has taken in the load
   });
 
   afterAll(async () => {
@@ -38,6 +39,16 @@ describe('anycast: the race follows load', () => {
     expect(results.filter((r) => !r.ok)).toEqual([]);
     const byRelay = countBy(results, (r) => String(lab.relayIndexOf(r.alternate)));
     console.log('race: allocations per relay (0: 300 live, 1: 0 live, 2: 100 live)', Object.fromEntries(byRelay));
+    for (let i = 0; i < 3; i++) {
+      const text = await lab.metrics(i);
+      const pick = (names: string[]) => names.map((n) => `${n}=${metricValue(text, n)}`).join(' ');
+      console.log(`race: relay ${i}`, pick([
+        'anyturn_load_score', 'anyturn_race_group_peers', 'anyturn_race_group_messages_total{event="presence-received"}',
+        'anyturn_race_group_messages_total{event="claim-received"}', 'anyturn_anycast_answers_total{kind="300"}',
+        'anyturn_anycast_answers_total{kind="silent-claimed"}', 'anyturn_load_component{component="lag"}',
+        'anyturn_load_component{component="memory"}',
+      ]));
+    }
     expect((byRelay.get('1') ?? 0) / results.length).toBeGreaterThanOrEqual(0.95);
     // and the most loaded relay practically never wins
     expect((byRelay.get('0') ?? 0) / results.length).toBeLessThanOrEqual(0.02);

@@ -76,7 +76,7 @@ async function registeredMetrics(): Promise<Map<string, Registered>> {
     drain: { isDraining: false },
     pending: () => 0,
     budget: { balance: 0 },
-    group: { peers: 0, count: () => 0 },
+    group: { peers: 0, loadStep: 0, count: () => 0 },
   });
   await collect('anycast', anycast, out);
 
