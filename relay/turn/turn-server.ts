@@ -91,6 +91,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       minPort: this.options.minPort,
       maxPort: this.options.maxPort,
       reservationLifetimeMs: (this.options.reservationLifetimeSeconds ?? 30) * 1000,
+      onReservationExpired: (holder) => this.#quota.release(holder),
     });
     this.#quota = new Quota({ capacity: this.options.capacity, userQuota: this.options.userQuota });
     this.#cache = new RetransmitCache({
@@ -253,7 +254,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       if (port === undefined) continue;
       try {
         const relay = await this.#bind(allocation, family, address, port);
-        const reservationToken = request === 'even-pair' ? this.#ports.reserve(address, port + 1, this.#deps.clock.now()) : undefined;
+        const reservationToken = request === 'even-pair' ? this.#ports.reserve(address, port + 1, this.#deps.clock.now(), allocation.username) : undefined;
         return { relay, reservationToken };
       } catch (err) {
         lastError = err;
