@@ -69,8 +69,11 @@ export class TurnFuzzer {
   readonly #tokens: Buffer[] = [];
   readonly #channels: number[] = [];
   readonly #recent: FuzzMessage[] = [];
+  readonly #stream: boolean;
 
-  constructor(seed: number, identity: FuzzIdentity, peers: readonly TransportAddress[]) {
+  /** `stream`: for TCP/TLS, ChannelData is always well framed (true length, padded): framing errors are separate. */
+  constructor(seed: number, identity: FuzzIdentity, peers: readonly TransportAddress[], options: { stream?: boolean } = {}) {
+    this.#stream = options.stream === true;
     this.#rand = xorshift32(seed);
     this.#id = identity;
     this.#realm = identity.realm;
@@ -303,8 +306,8 @@ export class TurnFuzzer {
       this.#channels.length > 0 && this.#int(4) !== 0 ? this.#channels[this.#int(this.#channels.length)] : 0x4000 + this.#int(0x4000);
     const length = this.#int(4) === 0 ? this.#int(1200) : this.#int(100);
     const roll = this.#int(10);
-    const declared = roll === 0 ? this.#int(0x10000) : roll === 1 ? Math.max(0, length - 1 - this.#int(4)) : length;
-    const padded = this.#int(2) === 0 ? (length + 3) & ~3 : length;
+    const declared = this.#stream || roll > 1 ? length : roll === 0 ? this.#int(0x10000) : Math.max(0, length - 1 - this.#int(4));
+    const padded = this.#stream || this.#int(2) === 0 ? (length + 3) & ~3 : length;
     const b = Buffer.alloc(4 + padded);
     writeChannelDataHeader(b, 0, channel, declared);
     for (let i = 4; i < 4 + length; i++) b[i] = this.#int(256);
