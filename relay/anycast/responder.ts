@@ -27,6 +27,7 @@
 import type { Clock } from '../../src/clock.js';
 import type { CredentialStore } from '../../src/auth/credential-store.js';
 import type { NonceService } from '../../src/auth/nonce.js';
+import type { RaceCurve, RaceMode, RedirectMode } from '../../src/config/schema.js';
 import { AnyturnError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import {
@@ -46,7 +47,7 @@ import { familyOf } from '../turn/five-tuple.js';
 import { DelayQueue, type Timers } from './delay-queue.js';
 import type { LoadProvider } from './load-monitor.js';
 import type { AnswerKind, AnycastMetrics } from './metrics.js';
-import { raceDecision, type RaceCurve } from './race-delay.js';
+import { raceDecision } from './race-delay.js';
 import type { SourceRateLimiter } from './rate-limit.js';
 import {
   alternateKey,
@@ -57,8 +58,6 @@ import {
   type RelayDirectory,
 } from './single-responder.js';
 
-export type RedirectMode = 'strict' | 'fast';
-export type RaceMode = 'race' | 'single';
 
 export interface AnycastResponderOptions {
   /** REALM of the long-term credentials (the same on every relay of the fleet). */

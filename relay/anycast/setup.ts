@@ -17,6 +17,7 @@ import type { Registry } from 'prom-client';
 import type { CredentialStore } from '../../src/auth/credential-store.js';
 import type { NonceService } from '../../src/auth/nonce.js';
 import type { Clock } from '../../src/clock.js';
+import type { RaceCurve, RaceMode, RedirectMode } from '../../src/config/schema.js';
 import type { Logger } from '../../src/log.js';
 import type { RelayMetrics } from '../metrics.js';
 import { AddressMap, type ExternalAddress } from '../turn/address-map.js';
@@ -25,9 +26,8 @@ import type { Timers } from './delay-queue.js';
 import { DrainState } from './drain.js';
 import { LoadMonitor } from './load-monitor.js';
 import { AnycastMetrics, registerAnycastMetrics } from './metrics.js';
-import type { RaceCurve } from './race-delay.js';
 import { DEFAULT_RATE_LIMIT_OPTIONS, SourceRateLimiter } from './rate-limit.js';
-import { AnycastResponder, type RaceMode, type RedirectMode } from './responder.js';
+import { AnycastResponder } from './responder.js';
 import type { AlternateServers, RelayDirectory } from './single-responder.js';
 
 /** The part of RelayConfig (src/config/schema.ts) the anycast responder needs. */

@@ -81,6 +81,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     this.options = { ...DEFAULT_TURN_OPTIONS, ...options };
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'turn' });
+    this.logListenerErrorsTo(this.#log);
     this.#socketFactory = deps.createRelaySocket ?? defaultRelaySocketFactory;
     this.addresses = new AddressMap(this.options.externalAddresses ?? []);
     this.#relayAddresses = {

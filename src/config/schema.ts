@@ -18,9 +18,13 @@ import { loadConfig } from './load.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export type RedirectMode = 'strict' | 'fast';
-export type RaceMode = 'race' | 'single';
-export type RaceCurve = 'linear' | 'quadratic';
+/** The anycast settings' values: the one declaration the config, the responder and the race delay share. */
+export const REDIRECT_MODES = ['strict', 'fast'] as const;
+export type RedirectMode = (typeof REDIRECT_MODES)[number];
+export const RACE_MODES = ['race', 'single'] as const;
+export type RaceMode = (typeof RACE_MODES)[number];
+export const RACE_CURVES = ['linear', 'quadratic'] as const;
+export type RaceCurve = (typeof RACE_CURVES)[number];
 
 export const DEFAULT_TLS_PORT = 5349;
 
@@ -158,14 +162,14 @@ export const RelayFileSchema = z.strictObject({
   'allow-peer': list(cidr()).default([]),
   'deny-peer': list(cidr()).default([]),
   anycast: list(specificIpAddress()).default([]),
-  redirect: z.enum(['strict', 'fast']).default('strict'),
-  race: z.enum(['race', 'single']).default('race'),
+  redirect: z.enum(REDIRECT_MODES).default('strict'),
+  race: z.enum(RACE_MODES).default('race'),
   redis: redisUrl().optional(),
   'user-quota': count(0).default(0),
   'max-bps': count(0).default(0),
   'link-capacity': count(1).default(125_000_000),
   'race-max-delay': count(0).default(100),
-  'race-curve': z.enum(['linear', 'quadratic']).default('linear'),
+  'race-curve': z.enum(RACE_CURVES).default('linear'),
   'anycast-rate': z.number().positive().default(10),
   'udp-buffer': count(65536).default(4 * 1024 * 1024),
   'log-level': z.enum(LOG_LEVELS).default('info'),
