@@ -1,5 +1,5 @@
 /**
- * The mapping does what DESIGN.md step 2 promises, end to end through the lab: a UDP
+ * The mapping does what docs/architecture.md ("The path of one client") promises, end to end through the lab: a UDP
  * datagram from a client to G:3478 reaches every relay of the PoP (broadcast next hop),
  * a TCP connection to G:3478 reaches exactly one relay (resilient ECMP group, L4 hash).
  */
