@@ -16,6 +16,7 @@ import { Credentials, RestSecrets, StaticUsers, type CredentialStore } from '../
 import { NonceService } from '../src/auth/nonce.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { openClusterStore } from '../src/cluster/store.js';
+import { TURN_LIFETIMES } from '../src/config/defaults.js';
 import type { RelayConfig } from '../src/config/schema.js';
 import type { Logger } from '../src/log.js';
 import { createAnycast, type AnycastSetup } from './anycast/setup.js';
@@ -78,9 +79,9 @@ export function turnOptionsFrom(config: RelayConfig, allowPeers: readonly string
     userQuota: config.userQuota,
     maxBytesPerSecond: config.maxBps,
     maxLifetimeSeconds: config.lifetimeMax,
-    defaultLifetimeSeconds: Math.min(600, config.lifetimeMax),
-    permissionLifetimeSeconds: 300,
-    channelLifetimeSeconds: 600,
+    defaultLifetimeSeconds: Math.min(TURN_LIFETIMES.allocation, config.lifetimeMax),
+    permissionLifetimeSeconds: TURN_LIFETIMES.permission,
+    channelLifetimeSeconds: TURN_LIFETIMES.channel,
     allowPeers,
     denyPeers: config.denyPeer,
   };

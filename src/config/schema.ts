@@ -7,6 +7,7 @@ import {
   count, cidr, hexKey, hostPort, ipAddress, isWildcard, list, name, port, redisUrl, specificIpAddress, text, userPass,
   type HostPort,
 } from './fields.js';
+import { RELAY_DEFAULTS } from './defaults.js';
 import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
 import { loadConfig } from './load.js';
 
@@ -150,12 +151,12 @@ export const RelayFileSchema = z.strictObject({
   'tls-key': text().optional(),
   'relay-ip': list(specificIpAddress()).pipe(z.array(z.string()).min(1)).optional(),
   'external-ip': list(externalIpEntry()).default([]),
-  'min-port': port().default(49152),
-  'max-port': port().default(65535),
-  realm: text().max(127).default('anyturn'),
+  'min-port': port().default(RELAY_DEFAULTS.minPort),
+  'max-port': port().default(RELAY_DEFAULTS.maxPort),
+  realm: text().max(127).default(RELAY_DEFAULTS.realm),
   user: list(userPass()).default([]),
   'auth-secret': list(text()).default([]),
-  capacity: count(1).default(10000),
+  capacity: count(1).default(RELAY_DEFAULTS.capacity),
   metrics: hostPort().optional(),
   id: name().default(defaultId),
   pop: name().default('default'),
@@ -165,16 +166,16 @@ export const RelayFileSchema = z.strictObject({
   redirect: z.enum(REDIRECT_MODES).default('strict'),
   race: z.enum(RACE_MODES).default('race'),
   redis: redisUrl().optional(),
-  'user-quota': count(0).default(0),
-  'max-bps': count(0).default(0),
+  'user-quota': count(0).default(RELAY_DEFAULTS.userQuota),
+  'max-bps': count(0).default(RELAY_DEFAULTS.maxBps),
   'link-capacity': count(1).default(125_000_000),
   'race-max-delay': count(0).default(100),
   'race-curve': z.enum(RACE_CURVES).default('linear'),
   'anycast-rate': z.number().positive().default(10),
   'udp-buffer': count(65536).default(4 * 1024 * 1024),
   'log-level': z.enum(LOG_LEVELS).default('info'),
-  software: z.string().max(127).default('anyturn'),
-  'lifetime-max': count(1).default(3600),
+  software: z.string().max(127).default(RELAY_DEFAULTS.software),
+  'lifetime-max': count(1).default(RELAY_DEFAULTS.lifetimeMaxSeconds),
   'nonce-ttl': count(1).default(600),
   'nonce-key': hexKey(16).optional(),
 });
