@@ -42,6 +42,8 @@ export interface ClusterSyncOptions {
   capacity: number;
   /** `--link-capacity`, bytes/s (load score when no anycast load monitor is given). */
   linkCapacity: number;
+  /** `--memory-budget`, bytes (load score when no anycast load monitor is given); absent = 0. */
+  memoryBudget?: number;
   /** `--auth-secret`: always accepted, beside the store's secrets. */
   authSecrets: readonly string[];
   /** Take the nonce key from the store (no --nonce-key configured and a shared store). */
@@ -109,6 +111,7 @@ export class ClusterSync {
       heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
       heartbeatTtlMs: DEFAULT_HEARTBEAT_TTL_MS,
       claimGraceMs: DEFAULT_CLAIM_GRACE_MS,
+      memoryBudget: 0,
       ...options,
       authSecrets: [...options.authSecrets],
     };
@@ -119,7 +122,7 @@ export class ClusterSync {
       this.#load = deps.load;
     } else {
       this.#ownLoad = new LoadMonitor(
-        { capacity: options.capacity, linkCapacity: options.linkCapacity },
+        { capacity: options.capacity, linkCapacity: options.linkCapacity, memoryBudget: options.memoryBudget },
         { sources: { allocations: () => deps.turn.allocationCount, relayedBytes: deps.relayedBytes }, clock: deps.clock, timers: deps.timers },
       ).start();
       this.#load = this.#ownLoad;

@@ -8,6 +8,7 @@
  *   ClusterStore (--redis; in memory otherwise) <-> ClusterSync (relay/cluster-sync.ts): heartbeat, REST secrets,
  *   fleet nonce key, relayed-address claims; ClusterRelayDirectory -> anycast responder
  *
+ * Start-up checks (startup-checks.ts) refuse a config that cannot work on this host before anything is bound.
  * Start-up is all or nothing: when one listener cannot bind, everything already started is closed again and the
  * ATN_ERR_LISTEN_BIND error (naming the address) is thrown.
  */
@@ -23,6 +24,8 @@ import { createAnycast, type AnycastSetup } from './anycast/setup.js';
 import { ClusterRelayDirectory, ClusterSync, unicastAddresses } from './cluster-sync.js';
 import { HttpServer, type ListenerStatus, type RelayStatus } from './http/server.js';
 import { clusterView } from './http/status-page.js';
+import { CONTROL_PLANE_FDS, fdBudget } from './listen/fd-limit.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, StreamGuard } from './listen/stream-guard.js';
 import { StreamMetrics } from './listen/stream-metrics.js';
 import { TcpListener } from './listen/tcp.js';
 import { TlsListener } from './listen/tls.js';
@@ -30,6 +33,7 @@ import { UdpListener } from './listen/udp.js';
 import { RelayMetrics } from './metrics.js';
 import { registerRelayInfoMetrics } from './relay-info-metrics.js';
 import { makeTestUser, type TestUser } from './startup-banner.js';
+import { checkHost, configWarnings } from './startup-checks.js';
 import { familyOf } from './turn/five-tuple.js';
 import { TurnServer } from './turn/turn-server.js';
 import type { TurnOptions } from './turn/turn-options.js';
@@ -77,6 +81,8 @@ export function turnOptionsFrom(config: RelayConfig, allowPeers: readonly string
     maxPort: config.maxPort,
     capacity: config.capacity,
     userQuota: config.userQuota,
+    maxChannelsPerAllocation: config.channelQuota,
+    userChannelQuota: config.userChannelQuota,
     maxBytesPerSecond: config.maxBps,
     maxLifetimeSeconds: config.lifetimeMax,
     defaultLifetimeSeconds: Math.min(TURN_LIFETIMES.allocation, config.lifetimeMax),
@@ -107,11 +113,14 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   const log = deps.log;
   const clock = deps.clock ?? systemClock;
   const startedAt = clock.now();
+  for (const warning of configWarnings(config)) log.warn({ event: 'config-warning' }, warning);
+  await checkHost(config); // ATN_ERR_CONFIG_INVALID before anything is bound
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = new RelayMetrics(registry);
-  const streamMetrics = new StreamMetrics(registry);
+  const streamGuard = createStreamGuard(config, log);
+  const streamMetrics = new StreamMetrics(registry, () => streamGuard.bufferedBytes);
 
   const stores: CredentialStore[] = [];
   let testUser: TestUser | undefined;
@@ -144,6 +153,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
     credentials, nonces, clock, log, metrics, anycast: anycast?.responder,
   });
   turnRef = turn;
+  // An allocation made here proves a real client followed an earlier answer: it refunds the anycast byte budget.
+  if (anycast !== undefined) turn.on('allocation', () => anycast.budget.refund());
 
   const listeners: Listener[] = [];
 
@@ -197,7 +208,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
 
   const sync = new ClusterSync(
     {
-      id: config.id, pop: config.pop, capacity: config.capacity, linkCapacity: config.linkCapacity,
+      id: config.id, pop: config.pop, capacity: config.capacity, linkCapacity: config.linkCapacity, memoryBudget: config.memoryBudget,
       authSecrets: config.authSecret, fleetNonceKey: config.nonceKeyGiven !== true && store.kind === 'redis',
     },
     {
@@ -222,7 +233,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   };
 
   try {
-    createListeners(config, listeners, { turn, log, metrics, streamMetrics });
+    await anycast?.start(); // the race group, before the anycast listeners hear anything
+    createListeners(config, listeners, { turn, log, metrics, streamMetrics, streamGuard });
     for (const listener of listeners) await listener.listen();
     await sync.start();
     await http?.listen();
@@ -246,13 +258,36 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   };
 }
 
+/**
+ * The limits and deadlines all TCP/TLS connections share (relay/listen/stream-guard.ts). The connection total
+ * defaults to what the fd limit leaves after one relayed socket per allocation and the control plane.
+ */
+function createStreamGuard(config: RelayConfig, log: Logger): StreamGuard {
+  const budget = fdBudget(config.capacity);
+  const maxConnections = config.streamMaxConnections > 0 ? config.streamMaxConnections : budget.streamConnections;
+  if (budget.short) {
+    log.warn(
+      { event: 'config-warning', noFile: budget.noFile, capacity: config.capacity },
+      `RLIMIT_NOFILE ${budget.noFile} cannot hold capacity ${config.capacity} relayed sockets + ${CONTROL_PLANE_FDS} for the control plane + TCP/TLS connections: raise it (systemd LimitNOFILE=) or lower capacity`,
+    );
+  }
+  log.info({ maxConnections, noFile: budget.noFile, maxPerSource: config.streamMaxPerSource }, 'TCP/TLS connection limits');
+  return new StreamGuard({
+    maxConnections,
+    maxPerSource: config.streamMaxPerSource,
+    maxBufferedBytes: config.streamBufferBudget,
+    requestTimeoutMs: config.streamRequestTimeout,
+    idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
+  });
+}
+
 /** One UDP (+ TCP, + TLS) listener per --listen address (unicast role) and per --anycast address (anycast role). */
 function createListeners(
   config: RelayConfig,
   into: Listener[],
-  deps: { turn: TurnServer; log: Logger; metrics: RelayMetrics; streamMetrics: StreamMetrics },
+  deps: { turn: TurnServer; log: Logger; metrics: RelayMetrics; streamMetrics: StreamMetrics; streamGuard: StreamGuard },
 ): void {
-  const { turn, log, metrics, streamMetrics } = deps;
+  const { turn, log, metrics, streamMetrics, streamGuard: guard } = deps;
   const streamDeps = { sink: turn, log, metrics, streamMetrics };
   const addresses = [
     ...config.listen.map((address) => ({ address, role: 'unicast' as const })),
@@ -263,9 +298,9 @@ function createListeners(
       { address, port: config.port, role, receiveBufferSize: config.udpBuffer, sendBufferSize: config.udpBuffer },
       { server: turn, log },
     ));
-    if (config.tcp) into.push(new TcpListener({ address, port: config.port, role }, streamDeps));
+    if (config.tcp) into.push(new TcpListener({ address, port: config.port, role, guard }, streamDeps));
     if (config.tlsPort !== undefined && config.tlsCert !== undefined && config.tlsKey !== undefined) {
-      const tls = { address, port: config.tlsPort, role, certFile: config.tlsCert, keyFile: config.tlsKey };
+      const tls = { address, port: config.tlsPort, role, certFile: config.tlsCert, keyFile: config.tlsKey, guard };
       into.push(new TlsListener(tls, streamDeps));
     }
   }

@@ -50,6 +50,10 @@ export type ResponseCodeLabel = (typeof RESPONSE_CODES)[number];
 export const CLOSE_REASONS = ['expired', 'deleted', 'connection-closed', 'shutdown'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
+/** Which bound refused a new channel binding (label values). */
+export const CHANNEL_LIMITS = ['allocation', 'user'] as const;
+export type ChannelLimit = (typeof CHANNEL_LIMITS)[number];
+
 const DROP_INDEX: ReadonlyMap<string, number> = new Map(DROP_REASONS.map((r, i) => [r, i]));
 const CODE_INDEX: ReadonlyMap<string, number> = new Map(RESPONSE_CODES.map((c, i) => [c, i]));
 const CLOSE_INDEX: ReadonlyMap<string, number> = new Map(CLOSE_REASONS.map((c, i) => [c, i]));
@@ -73,6 +77,7 @@ export class RelayMetrics {
   readonly #responses = new Float64Array(RESPONSE_CODES.length);
   readonly #allocateErrors = new Float64Array(RESPONSE_CODES.length);
   readonly #closed = new Float64Array(CLOSE_REASONS.length);
+  readonly #channelsRefused = new Float64Array(CHANNEL_LIMITS.length);
   #unauthorized = 0;
   #allocationsCreated = 0;
   #retransmits = 0;
@@ -143,6 +148,13 @@ export class RelayMetrics {
       this.#allocateErrors,
       new Set(['success']),
     );
+    labelled(
+      'turn_channel_binds_refused_total',
+      'ChannelBind requests refused with 508 because the allocation or the user holds its quota of channels',
+      'limit',
+      CHANNEL_LIMITS,
+      this.#channelsRefused,
+    );
     simple('stun_retransmits_total', 'Retransmitted requests answered from the retransmit cache', () => this.#retransmits);
   }
 
@@ -168,6 +180,14 @@ export class RelayMetrics {
   allocateError(code: number): void {
     if (code === 401 || code === 438) return;
     this.#allocateErrors[codeIndex(code)] += 1;
+  }
+
+  channelRefused(limit: ChannelLimit): void {
+    this.#channelsRefused[CHANNEL_LIMITS.indexOf(limit)] += 1;
+  }
+
+  channelsRefused(limit: ChannelLimit): number {
+    return this.#channelsRefused[CHANNEL_LIMITS.indexOf(limit)];
   }
 
   retransmit(): void {

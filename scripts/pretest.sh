@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives (real coturn clients, BIRD,
-# redis-server, Chromium, iproute2). As root it installs what is missing
+# redis-server, Chromium, Firefox ESR, baresip, iproute2). As root it installs what is missing
 # (apt-get update once, then apt-get install -y); otherwise it stops and prints
 # the exact command to run. It never stops a process (see the end).
 set -euo pipefail
@@ -12,6 +12,8 @@ declare -A PROVIDES=(
   [bird2]=/usr/sbin/bird
   [redis-server]=/usr/bin/redis-server
   [chromium]=/usr/bin/chromium
+  [firefox-esr]=/usr/bin/firefox-esr
+  [baresip]=/usr/bin/baresip
   [iproute2]=/usr/sbin/ip
   [procps]=/usr/bin/pgrep
   [openssl]=/usr/bin/openssl

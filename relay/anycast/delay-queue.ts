@@ -12,6 +12,8 @@ import type { Clock } from '../../src/clock.js';
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** Runs `fn` after the pending I/O of this event-loop turn (setImmediate). */
+  defer(fn: () => void): void;
 }
 
 export const systemTimers: Timers = {
@@ -21,6 +23,9 @@ export const systemTimers: Timers = {
     return t;
   },
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+  defer: (fn) => {
+    setImmediate(fn);
+  },
 };
 
 interface Entry<T> {

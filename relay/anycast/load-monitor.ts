@@ -1,17 +1,19 @@
 /**
  * Samples what load-score.ts needs: the live allocation count (read fresh on every score() call, so "full" is
  * exact at the moment an Allocate arrives), the relayed byte rate and the event-loop lag (both averaged over the
- * last sampling window, `sampleIntervalMs`, default 250 ms).
+ * last sampling window, `sampleIntervalMs`, default 250 ms), and the process's memory (read at each sample).
  *
  * Event-loop lag comes from perf_hooks.monitorEventLoopDelay: the histogram records how late its own timer fires
  * (resolution included), so the lag of a window is max(0, mean - resolution).
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import type { Clock } from '../../src/clock.js';
 import { systemTimers, type Timers } from './delay-queue.js';
 import {
   DEFAULT_LOAD_SCORE_OPTIONS,
   loadComponents,
+  memoryComponent,
   ratio,
   scoreOf,
   type LoadComponents,
@@ -29,6 +31,20 @@ export interface LoadSources {
   allocations(): number;
   /** Monotonic counters of relayed bytes (clients + peers): received and sent. */
   relayedBytes(): { received: number; sent: number };
+  /** The process's memory now (default: processMemory). */
+  memory?(): ProcessMemory;
+}
+
+export interface ProcessMemory {
+  heapUsedBytes: number;
+  heapLimitBytes: number;
+  rssBytes: number;
+}
+
+/** This process: V8 heap used and its limit, resident set size. */
+export function processMemory(): ProcessMemory {
+  const heap = getHeapStatistics();
+  return { heapUsedBytes: heap.used_heap_size, heapLimitBytes: heap.heap_size_limit, rssBytes: process.memoryUsage.rss() };
 }
 
 /** Event-loop lag of the window since the previous call, ms. */
@@ -42,12 +58,16 @@ export interface LoadMonitorOptions extends Partial<LoadScoreOptions> {
   capacity: number;
   /** `--link-capacity`, bytes/s. */
   linkCapacity: number;
+  /** `--memory-budget`, bytes of RSS; 0 or absent = only the V8 heap limit counts. */
+  memoryBudget?: number;
   sampleIntervalMs?: number;
 }
 
 export class LoadMonitor implements LoadProvider {
   readonly #capacity: number;
   readonly #linkCapacity: number;
+  readonly #memoryBudget: number;
+  readonly #memory: () => ProcessMemory;
   readonly #scoreOptions: LoadScoreOptions;
   readonly #intervalMs: number;
   readonly #sources: LoadSources;
@@ -59,6 +79,9 @@ export class LoadMonitor implements LoadProvider {
   #lastSent: number;
   #bandwidth = 0;
   #lagComponent = 0;
+  #memoryComponent = 0;
+  /** The lowest V8 heap use seen: what the process needs with no state (garbage only ever adds to a sample). */
+  #heapBaseline = Number.POSITIVE_INFINITY;
   #timer: unknown;
   #closed = false;
 
@@ -68,9 +91,12 @@ export class LoadMonitor implements LoadProvider {
   ) {
     this.#capacity = options.capacity;
     this.#linkCapacity = options.linkCapacity;
+    this.#memoryBudget = options.memoryBudget ?? 0;
+    this.#memory = deps.sources.memory ?? processMemory;
     this.#scoreOptions = {
       lagFullMs: options.lagFullMs ?? DEFAULT_LOAD_SCORE_OPTIONS.lagFullMs,
       lagCap: options.lagCap ?? DEFAULT_LOAD_SCORE_OPTIONS.lagCap,
+      lagFloorMs: options.lagFloorMs ?? DEFAULT_LOAD_SCORE_OPTIONS.lagFloorMs,
     };
     this.#intervalMs = Math.max(10, options.sampleIntervalMs ?? 250);
     this.#sources = deps.sources;
@@ -81,6 +107,7 @@ export class LoadMonitor implements LoadProvider {
     const bytes = this.#sources.relayedBytes();
     this.#lastReceived = bytes.received;
     this.#lastSent = bytes.sent;
+    this.#sampleMemory();
   }
 
   /** Starts periodic sampling (idempotent). */
@@ -117,9 +144,25 @@ export class LoadMonitor implements LoadProvider {
       this.#bandwidth = c.bandwidth;
       this.#lagComponent = c.lag;
     }
+    this.#sampleMemory();
     this.#lastMs = now;
     this.#lastReceived = bytes.received;
     this.#lastSent = bytes.sent;
+  }
+
+  /**
+   * The heap counts from the lowest use seen (state grown since an empty relay) against the room left up to the
+   * limit, so an idle relay scores ~0 whatever the machine's heap limit; RSS counts whole against the budget.
+   */
+  #sampleMemory(): void {
+    const m = this.#memory();
+    this.#heapBaseline = Math.min(this.#heapBaseline, m.heapUsedBytes);
+    this.#memoryComponent = memoryComponent({
+      heapUsedBytes: m.heapUsedBytes - this.#heapBaseline,
+      heapLimitBytes: m.heapLimitBytes - this.#heapBaseline,
+      rssBytes: m.rssBytes,
+      budgetBytes: this.#memoryBudget,
+    });
   }
 
   components(): LoadComponents {
@@ -127,10 +170,11 @@ export class LoadMonitor implements LoadProvider {
       allocations: ratio(this.#sources.allocations(), this.#capacity),
       bandwidth: this.#bandwidth,
       lag: this.#lagComponent,
+      memory: this.#memoryComponent,
     };
   }
 
-  /** The current score: allocations read now, bandwidth and lag from the last sample. Cheap. */
+  /** The current score: allocations read now, bandwidth, lag and memory from the last sample. Cheap. */
   score(): number {
     return scoreOf(this.components());
   }

@@ -9,9 +9,13 @@
  *   anyturn_load_component{component}       allocations, bandwidth, lag (each in [0, 1])
  *   anyturn_anycast_draining                1 while draining
  *   anyturn_anycast_pending                 delayed answers waiting in the race queue
+ *   anyturn_anycast_budget_bytes            balance of the byte budget of unauthenticated answers
+ *   anyturn_race_group_peers                other relays heard in the PoP's race group
+ *   anyturn_race_group_messages_total{event} race group traffic: presences and claims sent/received, drops
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { LOAD_COMPONENTS, type LoadComponents } from './load-score.js';
+import { RACE_GROUP_EVENTS, type RaceGroupEvent } from './race-group.js';
 
 /** What the responder did with one message on G. Fixed set (metric label values). */
 export const ANSWER_KINDS = [
@@ -22,6 +26,7 @@ export const ANSWER_KINDS = [
   '437', // Refresh / CreatePermission / ChannelBind / Connect / ConnectionBind on G
   '400', // authenticated Allocate missing USERNAME, REALM or NONCE
   'dropped-rate-limit', // a per-source or global bucket was empty
+  'dropped-budget', // the byte budget of unauthenticated answers did not cover the answer (answer-budget.ts)
   'dropped-queue-full', // the race queue was full
   'dropped-indication', // Send (or any) indication on G
   'dropped-channel-data', // ChannelData on G
@@ -30,6 +35,7 @@ export const ANSWER_KINDS = [
   'silent-full', // load score >= 1
   'silent-draining', // draining
   'silent-not-chosen', // --race single: another relay answers this flow
+  'silent-claimed', // a relay ranked before this one in the race group answered (its claim cancelled ours)
 ] as const;
 export type AnswerKind = (typeof ANSWER_KINDS)[number];
 
@@ -66,6 +72,8 @@ export interface AnycastMetricSources {
   load: { score(): number; components?(): LoadComponents };
   drain: { readonly isDraining: boolean };
   pending?: () => number;
+  budget?: { readonly balance: number };
+  group?: { readonly peers: number; count(event: RaceGroupEvent): number };
 }
 
 /** Registers the anycast metrics in `registry` (once per registry). */
@@ -130,6 +138,38 @@ export function registerAnycastMetrics(registry: Registry, sources: AnycastMetri
       registers,
       collect() {
         this.set(pending());
+      },
+    });
+  }
+  if (sources.budget !== undefined) {
+    const budget = sources.budget;
+    new Gauge({
+      name: 'anyturn_anycast_budget_bytes',
+      help: 'Balance of the byte budget of unauthenticated answers on the anycast address',
+      registers,
+      collect() {
+        this.set(budget.balance);
+      },
+    });
+  }
+  if (sources.group !== undefined) {
+    const group = sources.group;
+    new Gauge({
+      name: 'anyturn_race_group_peers',
+      help: 'Other relays heard in the PoP race group (0: this relay races alone)',
+      registers,
+      collect() {
+        this.set(group.peers);
+      },
+    });
+    new Counter({
+      name: 'anyturn_race_group_messages_total',
+      help: 'Race group messages: presences and claims sent and received, and dropped ones by reason',
+      labelNames: ['event'],
+      registers,
+      collect() {
+        this.reset();
+        for (const event of RACE_GROUP_EVENTS) this.inc({ event }, group.count(event));
       },
     });
   }

@@ -17,7 +17,6 @@ import type { Registry } from 'prom-client';
 import type { CredentialStore } from '../../src/auth/credential-store.js';
 import type { NonceService } from '../../src/auth/nonce.js';
 import type { Clock } from '../../src/clock.js';
-import type { RaceCurve, RaceMode, RedirectMode } from '../../src/config/schema.js';
 import type { Logger } from '../../src/log.js';
 import type { RelayMetrics } from '../metrics.js';
 import { AddressMap, type ExternalAddress } from '../turn/address-map.js';
@@ -26,6 +25,10 @@ import type { Timers } from './delay-queue.js';
 import { DrainState } from './drain.js';
 import { LoadMonitor } from './load-monitor.js';
 import { AnycastMetrics, registerAnycastMetrics } from './metrics.js';
+import type { HostPort } from '../../src/config/fields.js';
+import type { RaceCurve, RaceMode, RedirectMode } from '../../src/config/schema.js';
+import { AnswerBudget, DEFAULT_ANSWER_BUDGET } from './answer-budget.js';
+import { RaceGroup } from './race-group.js';
 import { DEFAULT_RATE_LIMIT_OPTIONS, SourceRateLimiter } from './rate-limit.js';
 import { AnycastResponder } from './responder.js';
 import type { AlternateServers, RelayDirectory } from './single-responder.js';
@@ -42,11 +45,18 @@ export interface AnycastConfig {
   readonly externalIp?: readonly ExternalAddress[];
   readonly capacity: number;
   readonly linkCapacity: number;
+  /** `--memory-budget` (load score); absent = 0. */
+  readonly memoryBudget?: number;
   readonly redirect: RedirectMode;
   readonly race: RaceMode;
   readonly raceMaxDelay: number;
   readonly raceCurve: RaceCurve;
+  /** The PoP race group (`race-group`); undefined = off. */
+  readonly raceGroup: HostPort | undefined;
+  readonly raceStep: number;
   readonly anycastRate: number;
+  /** `anycast-budget`: the byte budget's burst; 0 = no budget. */
+  readonly anycastBudget: number;
 }
 
 export interface AnycastSetupDeps {
@@ -72,7 +82,12 @@ export interface AnycastSetup {
   readonly limiter: SourceRateLimiter;
   readonly metrics: AnycastMetrics;
   readonly alternates: AlternateServers;
-  /** Stops the load sampling and drops pending answers; idempotent. */
+  readonly budget: AnswerBudget;
+  /** The PoP race group (undefined when off or no IPv4 unicast listen address). */
+  readonly group: RaceGroup | undefined;
+  /** Joins the race group (before the anycast listeners open); never rejects. */
+  start(): Promise<void>;
+  /** Stops the load sampling, leaves the race group and drops pending answers; idempotent. */
   close(): void;
 }
 
@@ -97,7 +112,7 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
   const log = deps.log.child({ component: 'anycast' });
   const relayMetrics = deps.metrics;
   const load = new LoadMonitor(
-    { capacity: config.capacity, linkCapacity: config.linkCapacity },
+    { capacity: config.capacity, linkCapacity: config.linkCapacity, memoryBudget: config.memoryBudget },
     {
       sources: {
         allocations: deps.allocations,
@@ -120,6 +135,26 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
   if (Object.keys(alternates).length === 0) {
     log.warn('no specific unicast --listen address: Allocates on the anycast address cannot be redirected');
   }
+  const budget = new AnswerBudget({ ...DEFAULT_ANSWER_BUDGET, burstBytes: config.anycastBudget });
+  const lanAddress = config.listen.find((a) => familyOf(a) === 4 && !isWildcard(a));
+  let responderRef: AnycastResponder | undefined;
+  const group =
+    config.raceGroup === undefined || lanAddress === undefined
+      ? undefined
+      : new RaceGroup(
+          { id: config.id, group: config.raceGroup.address, port: config.raceGroup.port, interfaceAddress: lanAddress },
+          {
+            clock: deps.clock,
+            log,
+            fleetKeys: () => deps.nonces.keys(),
+            state: () => ({ score: load.score(), draining: drain.isDraining }),
+            onClaim: (c) => responderRef?.peerClaimed(c.clientAddress, c.clientPort, c.transactionId),
+            timers: deps.timers,
+          },
+        );
+  if (config.raceGroup !== undefined && lanAddress === undefined) {
+    log.warn('no IPv4 unicast --listen address: no race group, every relay of the PoP may answer on the anycast address');
+  }
   const responder = new AnycastResponder(
     {
       realm: config.realm,
@@ -127,6 +162,7 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
       race: config.race,
       raceMaxDelayMs: config.raceMaxDelay,
       raceCurve: config.raceCurve,
+      raceStepMs: config.raceStep,
       relayId: config.id,
       alternates,
     },
@@ -138,13 +174,19 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
       load,
       drain,
       limiter,
+      budget,
       metrics,
+      group,
       directory: deps.directory,
       timers: deps.timers,
     },
   );
-  registerAnycastMetrics(deps.registry, { metrics, load, drain, pending: () => responder.pending });
-  drain.on('changed', (draining) => log.info({ draining }, draining ? 'draining: silent on the anycast address' : 'draining ended'));
+  responderRef = responder;
+  registerAnycastMetrics(deps.registry, { metrics, load, drain, pending: () => responder.pending, budget, group });
+  drain.on('changed', (draining) => {
+    log.info({ draining }, draining ? 'draining: silent on the anycast address' : 'draining ended');
+    group?.refresh();
+  });
   let closed = false;
   return {
     responder,
@@ -153,10 +195,16 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
     limiter,
     metrics,
     alternates,
+    budget,
+    group,
+    async start() {
+      await group?.start();
+    },
     close() {
       if (closed) return;
       closed = true;
       load.close();
+      group?.close();
       responder.close();
     },
   };

@@ -12,8 +12,11 @@
  *
  * Memory is bounded per connection: at most one partial message (<= 20 + 65535 or 4 + 65535 + 3 bytes) and a
  * partial header (< 8 bytes) are kept. Complete messages inside a chunk are handed over as subarrays of the chunk
- * (no copy). A message split over chunks is assembled in a buffer of its own size that is never reused, since the
- * core may keep a subarray of it (e.g. a payload queued for sending to a peer).
+ * (no copy). A message split over chunks is assembled in a buffer that is never reused, since the core may keep a
+ * subarray of it (e.g. a payload queued for sending to a peer). That buffer grows with what has arrived (from
+ * 2 KiB, doubling, up to the message's size), so a header announcing 64 KiB costs 2 KiB until the bytes come;
+ * every byte of it is taken from an optional shared budget (stream-guard.ts), and a message that does not fit
+ * answers 'overload' (the caller closes the connection).
  *
  * Hot path: no Buffer.concat, no throw, no allocation for a message that arrives whole.
  */
@@ -23,8 +26,16 @@ const STUN_PEEK = 8;
 const CHANNEL_PEEK = 4;
 const STUN_HEADER = 20;
 const MAGIC_COOKIE = 0x2112a442;
+/** First size of the buffer a split message is assembled in. */
+const INITIAL_PARTIAL = 2048;
 
-export type FrameResult = 'ok' | 'garbage';
+export type FrameResult = 'ok' | 'garbage' | 'overload';
+
+/** Where the bytes held between chunks are taken from (StreamGuard); absent = no shared bound. */
+export interface BufferBudget {
+  reserve(bytes: number): boolean;
+  unreserve(bytes: number): void;
+}
 
 /** Where one framed message ends, read from its first bytes. */
 interface Frame {
@@ -38,22 +49,30 @@ export type MessageHandler = (message: Buffer) => void;
 
 export class StreamFramer {
   readonly #onMessage: MessageHandler;
+  readonly #budget: BufferBudget | undefined;
   /** A partial header (fewer bytes than needed to frame); only `#peekFilled` bytes are valid. */
   readonly #peek = Buffer.alloc(STUN_PEEK);
   #peekFilled = 0;
-  /** The message being assembled across chunks (exactly wireLength bytes), or undefined. */
+  /** The message being assembled across chunks (grown up to wireLength bytes), or undefined. */
   #partial: Buffer | undefined;
   #partialFilled = 0;
   #partialLength = 0;
+  #partialWire = 0;
   #broken = false;
 
-  constructor(onMessage: MessageHandler) {
+  constructor(onMessage: MessageHandler, budget?: BufferBudget) {
     this.#onMessage = onMessage;
+    this.#budget = budget;
   }
 
-  /** Bytes held between chunks (a partial message or header): the per-connection buffer. */
+  /** Bytes held between chunks (the partial message's buffer, or a partial header): the per-connection buffer. */
   get bufferedBytes(): number {
-    return this.#partial !== undefined ? this.#partialFilled : this.#peekFilled;
+    return this.#partial !== undefined ? this.#partial.length : this.#peekFilled;
+  }
+
+  /** True while a message (or its header) has begun and is not complete. */
+  get inMessage(): boolean {
+    return this.#partial !== undefined || this.#peekFilled > 0;
   }
 
   /** True once garbage was seen: every later push() answers 'garbage'. */
@@ -69,18 +88,20 @@ export class StreamFramer {
     if (this.#broken) return 'garbage';
     let offset = 0;
     if (this.#partial !== undefined) {
-      offset = this.#fillPartial(chunk, 0);
+      const r = this.#fillPartial(chunk, 0);
+      if (r === 'overload') return this.#fail('overload');
+      offset = r;
       if (this.#partial !== undefined) return 'ok';
     } else if (this.#peekFilled > 0) {
       const r = this.#fillPeek(chunk);
-      if (r === 'garbage') return this.#fail();
+      if (r === 'garbage' || r === 'overload') return this.#fail(r);
       offset = r;
       if (this.#partial !== undefined || this.#peekFilled > 0) return 'ok';
     }
     const end = chunk.length;
     while (offset < end) {
       const frame = frameAt(chunk, offset, end - offset);
-      if (frame === 'garbage') return this.#fail();
+      if (frame === 'garbage') return this.#fail('garbage');
       if (frame === 'short') {
         chunk.copy(this.#peek, 0, offset, end);
         this.#peekFilled = end - offset;
@@ -91,7 +112,7 @@ export class StreamFramer {
         offset += frame.wireLength;
         continue;
       }
-      this.#startPartial(frame);
+      if (!this.#startPartial(frame, end - offset)) return this.#fail('overload');
       chunk.copy(this.#partial!, 0, offset, end);
       this.#partialFilled = end - offset;
       return 'ok';
@@ -99,35 +120,55 @@ export class StreamFramer {
     return 'ok';
   }
 
-  /** Forgets what is buffered (the connection is closing). */
+  /** Forgets what is buffered (the connection is closing) and gives its bytes back to the budget. */
   reset(): void {
+    if (this.#partial !== undefined) this.#budget?.unreserve(this.#partial.length);
     this.#partial = undefined;
     this.#partialFilled = 0;
     this.#peekFilled = 0;
   }
 
-  #fail(): FrameResult {
+  #fail(result: 'garbage' | 'overload'): FrameResult {
     this.#broken = true;
     this.reset();
-    return 'garbage';
+    return result;
   }
 
-  #startPartial(frame: Frame): void {
-    this.#partial = Buffer.allocUnsafe(frame.wireLength);
+  /** Begins a split message with room for `first` bytes (2 KiB at least); false when the budget refuses it. */
+  #startPartial(frame: Frame, first: number): boolean {
+    const size = Math.min(frame.wireLength, Math.max(INITIAL_PARTIAL, first));
+    if (this.#budget !== undefined && !this.#budget.reserve(size)) return false;
+    this.#partial = Buffer.allocUnsafe(size);
     this.#partialLength = frame.length;
+    this.#partialWire = frame.wireLength;
     this.#partialFilled = 0;
+    return true;
+  }
+
+  /** Makes the partial buffer hold at least `needed` bytes (doubling, up to the message's size). */
+  #grow(needed: number): boolean {
+    const old = this.#partial!;
+    if (needed <= old.length) return true;
+    const size = Math.min(this.#partialWire, Math.max(needed, old.length * 2));
+    if (this.#budget !== undefined && !this.#budget.reserve(size - old.length)) return false;
+    const grown = Buffer.allocUnsafe(size);
+    old.copy(grown, 0, 0, this.#partialFilled);
+    this.#partial = grown;
+    return true;
   }
 
   /** Copies from chunk[offset..] into the partial message; delivers it when complete. Returns the new offset. */
-  #fillPartial(chunk: Buffer, offset: number): number {
+  #fillPartial(chunk: Buffer, offset: number): number | 'overload' {
+    const take = Math.min(this.#partialWire - this.#partialFilled, chunk.length - offset);
+    if (!this.#grow(this.#partialFilled + take)) return 'overload';
     const partial = this.#partial!;
-    const take = Math.min(partial.length - this.#partialFilled, chunk.length - offset);
     chunk.copy(partial, this.#partialFilled, offset, offset + take);
     this.#partialFilled += take;
-    if (this.#partialFilled === partial.length) {
+    if (this.#partialFilled === this.#partialWire) {
       const length = this.#partialLength;
       this.#partial = undefined;
       this.#partialFilled = 0;
+      this.#budget?.unreserve(partial.length);
       this.#onMessage(length === partial.length ? partial : partial.subarray(0, length));
     }
     return offset + take;
@@ -137,14 +178,14 @@ export class StreamFramer {
    * Completes a partial header from the chunk. When it can be framed, it becomes a partial message (or is
    * delivered at once if the chunk completes it). Returns the offset in `chunk` where parsing goes on.
    */
-  #fillPeek(chunk: Buffer): number | 'garbage' {
+  #fillPeek(chunk: Buffer): number | 'garbage' | 'overload' {
     let offset = 0;
     for (;;) {
       const frame = frameAt(this.#peek, 0, this.#peekFilled);
       if (frame === 'garbage') return 'garbage';
       if (frame !== 'short') {
         // The peek never holds more than the header it needed, which is never more than the message.
-        this.#startPartial(frame);
+        if (!this.#startPartial(frame, this.#peekFilled + chunk.length - offset)) return 'overload';
         this.#peek.copy(this.#partial!, 0, 0, this.#peekFilled);
         this.#partialFilled = this.#peekFilled;
         this.#peekFilled = 0;

@@ -9,14 +9,19 @@
  * that, messages to it are dropped and counted (as UDP would lose them), so a slow reader cannot grow the
  * relay's memory.
  *
- * Idle: a connection that has no allocation and sends nothing for `idleTimeoutMs` is closed ('idle'); one with
- * an allocation stays (the allocation's lifetime governs it, and is checked again at the next idle period).
+ * Deadlines (stream-guard.ts checks them for every connection): the first complete message within the request
+ * timeout of accept, and each message within it of its first byte ('timeout'); progress is a complete message, so
+ * a byte now and then keeps nothing alive. A connection that has no allocation and completes no message for the
+ * idle timeout is closed ('idle'); one with an allocation stays (the allocation's lifetime governs it, and is
+ * checked again at the next idle period). The partial message's bytes come from the guard's shared budget
+ * ('overload' when it is spent).
  */
 import type { Socket } from 'node:net';
 import type { Logger } from '../../src/log.js';
 import type { RelayMetrics } from '../metrics.js';
 import type { ClientTransport, ListenerRole } from '../turn/client-transport.js';
 import { StreamFramer } from './framing.js';
+import type { GuardedConnection, StreamGuard } from './stream-guard.js';
 import type { StreamCloseReason, StreamMetrics, StreamProtocol } from './stream-metrics.js';
 
 /** What a stream listener feeds: the TURN core (TurnServer satisfies it). */
@@ -28,10 +33,10 @@ export interface StreamSink {
 
 export interface StreamConnectionOptions {
   role: ListenerRole;
-  /** Close a connection without an allocation after this long without input (ms). */
-  idleTimeoutMs: number;
   /** Most bytes queued for a client that does not read; further messages to it are dropped. */
   maxQueuedBytes: number;
+  /** Deadlines (request and idle timeouts) and the shared buffer budget. */
+  guard: StreamGuard;
 }
 
 export interface StreamConnectionDeps {
@@ -46,7 +51,7 @@ export interface StreamConnectionDeps {
 /** Zero padding for ChannelData (never written to). */
 const PADDING = [Buffer.alloc(0), Buffer.alloc(3), Buffer.alloc(2), Buffer.alloc(1)];
 
-export class StreamConnection implements ClientTransport {
+export class StreamConnection implements ClientTransport, GuardedConnection {
   readonly protocol: StreamProtocol;
   readonly role: ListenerRole;
   readonly localAddress: string;
@@ -57,6 +62,13 @@ export class StreamConnection implements ClientTransport {
   readonly #framer: StreamFramer;
   readonly #deps: StreamConnectionDeps;
   readonly #maxQueued: number;
+  readonly #guard: StreamGuard;
+  readonly #acceptedAt: number;
+  /** When the last complete message arrived (undefined: none yet). */
+  #lastMessageAt: number | undefined;
+  /** When the first byte of the message now being received arrived (undefined: between messages). */
+  #messageStartedAt: number | undefined;
+  #delivered = false;
   #closeReason: StreamCloseReason | undefined;
   #closed = false;
 
@@ -66,18 +78,19 @@ export class StreamConnection implements ClientTransport {
     this.#socket = socket;
     this.#deps = deps;
     this.#maxQueued = options.maxQueuedBytes;
+    this.#guard = options.guard;
+    this.#acceptedAt = options.guard.now();
     this.localAddress = stripMapped(socket.localAddress ?? '');
     this.localPort = socket.localPort ?? 0;
     this.clientAddress = stripMapped(socket.remoteAddress ?? '');
     this.clientPort = socket.remotePort ?? 0;
-    this.#framer = new StreamFramer(this.#onMessage);
+    this.#framer = new StreamFramer(this.#onMessage, options.guard);
     deps.streamMetrics.accepted(protocol);
     socket.setNoDelay(true);
-    socket.setTimeout(options.idleTimeoutMs);
     socket.on('data', this.#onData);
-    socket.on('timeout', this.#onTimeout);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
+    options.guard.watch(this);
     if (this.clientAddress === '' || socket.destroyed) this.close('error');
   }
 
@@ -129,21 +142,47 @@ export class StreamConnection implements ClientTransport {
     this.#socket.destroy();
   }
 
+  /** Called by the guard's sweep: closes the connection when a deadline has passed. */
+  checkDeadlines(nowMs: number): void {
+    if (this.#closeReason !== undefined) return;
+    const { requestTimeoutMs, idleTimeoutMs } = this.#guard.options;
+    const started = this.#messageStartedAt;
+    if (started !== undefined && nowMs - started >= requestTimeoutMs) {
+      this.close('timeout');
+      return;
+    }
+    const last = this.#lastMessageAt;
+    if (last === undefined && nowMs - this.#acceptedAt >= requestTimeoutMs) {
+      this.close('timeout');
+      return;
+    }
+    if (nowMs - (last ?? this.#acceptedAt) >= idleTimeoutMs) {
+      if (this.#deps.sink.findAllocation(this, this.clientAddress, this.clientPort) !== undefined) {
+        this.#lastMessageAt = nowMs; // checked again one idle period later
+        return;
+      }
+      this.close('idle');
+    }
+  }
+
   readonly #onMessage = (message: Buffer): void => {
+    this.#delivered = true;
     this.#deps.sink.handlePacket(this, message, this.clientAddress, this.clientPort);
   };
 
   readonly #onData = (chunk: Buffer): void => {
     if (this.#closeReason !== undefined) return;
-    if (this.#framer.push(chunk) === 'garbage') {
-      this.#deps.metrics.drop('malformed');
-      this.close('garbage');
+    this.#delivered = false;
+    const result = this.#framer.push(chunk);
+    if (result !== 'ok') {
+      if (result === 'garbage') this.#deps.metrics.drop('malformed');
+      this.close(result);
+      return;
     }
-  };
-
-  readonly #onTimeout = (): void => {
-    if (this.#deps.sink.findAllocation(this, this.clientAddress, this.clientPort) !== undefined) return;
-    this.close('idle');
+    const now = this.#guard.now();
+    if (this.#delivered) this.#lastMessageAt = now;
+    if (!this.#framer.inMessage) this.#messageStartedAt = undefined;
+    else if (this.#delivered || this.#messageStartedAt === undefined) this.#messageStartedAt = now;
   };
 
   readonly #onError = (err: Error): void => {
@@ -154,6 +193,8 @@ export class StreamConnection implements ClientTransport {
   readonly #onClose = (): void => {
     if (this.#closed) return;
     this.#closed = true;
+    this.#framer.reset();
+    this.#guard.unwatch(this);
     const reason = this.#closeReason ?? 'client';
     this.#closeReason = reason;
     this.#deps.streamMetrics.closed(this.protocol, reason);

@@ -1,7 +1,8 @@
 /**
  * What the TCP and TLS listeners share: binding a net/tls server to address:port (ATN_ERR_LISTEN_BIND naming
- * the address on failure), accepting connections up to a limit, one StreamConnection per client, and a close
- * that ends every connection (and so, through the sink, every stream allocation).
+ * the address on failure), admitting raw connections through the relay's StreamGuard (total and per-source
+ * limits, before any TLS handshake; refused ones are closed at once and counted), one StreamConnection per
+ * client, and a close that ends every connection (and so, through the sink, every stream allocation).
  */
 import type { Server, Socket } from 'node:net';
 import { AnyturnError } from '../../src/errors.js';
@@ -10,6 +11,9 @@ import type { RelayMetrics } from '../metrics.js';
 import type { ListenerRole } from '../turn/client-transport.js';
 import { familyOf } from '../turn/five-tuple.js';
 import { StreamConnection, type StreamSink } from './stream-connection.js';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_PER_SOURCE, DEFAULT_REQUEST_TIMEOUT_MS, StreamGuard,
+} from './stream-guard.js';
 import type { StreamMetrics, StreamProtocol } from './stream-metrics.js';
 
 export interface StreamListenerOptions {
@@ -18,12 +22,17 @@ export interface StreamListenerOptions {
   /** Port to bind; 0 picks a free one (see localPort after listen()). */
   port: number;
   role: ListenerRole;
-  /** A connection without an allocation is closed after this long without input. Default 30 s. */
-  idleTimeoutMs?: number;
   /** Per-connection bound of bytes queued for a client that does not read. Default 1 MiB. */
   maxQueuedBytes?: number;
-  /** Most open connections; more are refused (closed at once) and counted. Default 20000. */
+  /**
+   * The relay's shared limits and deadlines (one for every stream listener of the daemon). Absent: a guard of
+   * this listener's own with `maxConnections`, `idleTimeoutMs` and the defaults of stream-guard.ts.
+   */
+  guard?: StreamGuard;
+  /** Without `guard`: most open connections (default 20000). */
   maxConnections?: number;
+  /** Without `guard`: idle timeout of a connection without an allocation (default 30 s). */
+  idleTimeoutMs?: number;
 }
 
 export interface StreamListenerDeps {
@@ -33,7 +42,6 @@ export interface StreamListenerDeps {
   streamMetrics: StreamMetrics;
 }
 
-export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_QUEUED_BYTES = 1 << 20;
 export const DEFAULT_MAX_CONNECTIONS = 20_000;
 
@@ -43,6 +51,7 @@ export abstract class StreamListener {
   protected readonly log: Logger;
   protected readonly deps: StreamListenerDeps;
   readonly #options: StreamListenerOptions;
+  readonly #guard: StreamGuard;
   readonly #connections = new Set<StreamConnection>();
   #server: Server | undefined;
   #localAddress: string;
@@ -53,6 +62,13 @@ export abstract class StreamListener {
     this.protocol = protocol;
     this.role = options.role;
     this.#options = options;
+    this.#guard = options.guard ?? new StreamGuard({
+      maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      maxPerSource: DEFAULT_MAX_PER_SOURCE,
+      maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
+      requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    });
     this.deps = deps;
     this.#localAddress = options.address;
     this.#localPort = options.port;
@@ -84,9 +100,11 @@ export abstract class StreamListener {
     if (this.#state !== 'new') return Promise.reject(new AnyturnError('ATN_ERR_INVALID_STATE', 'listen() called twice'));
     const { address, port } = this.#options;
     const server = this.createServer(this.#onSocket);
-    // Counts raw connections, so TLS handshakes in progress are bounded too; the kernel-level drop is counted.
-    server.maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    server.on('drop', () => this.deps.streamMetrics.refused());
+    // Raw connections, before the TCP listener's onSocket and before any TLS handshake: TLS handshakes in
+    // progress count too. Node's own bound (maxConnections) backs it up.
+    server.prependListener('connection', this.#admit);
+    server.maxConnections = this.#guard.options.maxConnections;
+    server.on('drop', () => this.deps.streamMetrics.refused('total'));
     this.#server = server;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -122,8 +140,20 @@ export abstract class StreamListener {
     return new Promise((resolve) => server.close(() => resolve()));
   }
 
+  /** Every raw connection: admitted by the guard (released when it closes) or closed at once and counted. */
+  readonly #admit = (socket: Socket): void => {
+    const address = socket.remoteAddress ?? '';
+    const admitted = this.#guard.admit(address);
+    if (admitted !== 'ok') {
+      this.deps.streamMetrics.refused(admitted);
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => this.#guard.release(address));
+  };
+
   readonly #onSocket = (socket: Socket): void => {
-    if (this.#state !== 'listening') {
+    if (this.#state !== 'listening' || socket.destroyed) {
       socket.destroy();
       return;
     }
@@ -132,8 +162,8 @@ export abstract class StreamListener {
       socket,
       {
         role: this.role,
-        idleTimeoutMs: this.#options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
         maxQueuedBytes: this.#options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
+        guard: this.#guard,
       },
       {
         sink: this.deps.sink,

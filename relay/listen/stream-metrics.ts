@@ -4,6 +4,7 @@
  * relay/metrics.ts), labels from fixed sets only.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { STREAM_REFUSALS, type StreamRefusal } from './stream-guard.js';
 
 export const STREAM_PROTOCOLS = ['tcp', 'tls'] as const;
 export type StreamProtocol = (typeof STREAM_PROTOCOLS)[number];
@@ -14,8 +15,12 @@ export const STREAM_CLOSE_REASONS = [
   'client',
   /** Bytes that frame as neither STUN nor ChannelData. */
   'garbage',
-  /** No allocation and no traffic for the idle timeout. */
+  /** No allocation and no complete message for the idle timeout. */
   'idle',
+  /** No complete first message, or a message not completed, within the request timeout (slow or dripping). */
+  'timeout',
+  /** The next bytes of a partial message did not fit the relay's buffer budget. */
+  'overload',
   /** A socket error. */
   'error',
   /** The relay is stopping. */
@@ -31,9 +36,10 @@ export class StreamMetrics {
   readonly #open = new Float64Array(STREAM_PROTOCOLS.length);
   readonly #closed = new Float64Array(STREAM_PROTOCOLS.length * STREAM_CLOSE_REASONS.length);
   #tlsHandshakeFailures = 0;
-  #refused = 0;
+  readonly #refused = new Float64Array(STREAM_REFUSALS.length);
 
-  constructor(registry: Registry) {
+  /** `bufferedBytes`: what the framers hold now (the StreamGuard's count), read at scrape time. */
+  constructor(registry: Registry, bufferedBytes: () => number = () => 0) {
     const registers = [registry];
     const self = this;
     new Counter({
@@ -80,11 +86,20 @@ export class StreamMetrics {
     });
     new Counter({
       name: 'turn_stream_connections_refused_total',
-      help: 'TCP/TLS connections refused because the listener is at its connection limit',
+      help: 'TCP/TLS connections refused at accept: the relay-wide connection limit (total) or the per-source one',
+      labelNames: ['limit'],
       registers,
       collect() {
         this.reset();
-        this.inc(self.#refused);
+        STREAM_REFUSALS.forEach((r, i) => this.inc({ limit: r }, self.#refused[i]));
+      },
+    });
+    new Gauge({
+      name: 'turn_stream_buffered_bytes',
+      help: 'Bytes of partial messages the TCP/TLS connections hold',
+      registers,
+      collect() {
+        this.set(bufferedBytes());
       },
     });
   }
@@ -103,8 +118,8 @@ export class StreamMetrics {
     this.#tlsHandshakeFailures += 1;
   }
 
-  refused(): void {
-    this.#refused += 1;
+  refused(limit: StreamRefusal): void {
+    this.#refused[STREAM_REFUSALS.indexOf(limit)] += 1;
   }
 
   /** Connections closed so far (tests, status). */
@@ -112,8 +127,8 @@ export class StreamMetrics {
     return this.#closed[PROTOCOL_INDEX[protocol] * STREAM_CLOSE_REASONS.length + REASON_INDEX.get(reason)!];
   }
 
-  get refusedCount(): number {
-    return this.#refused;
+  refusedCount(limit?: StreamRefusal): number {
+    return limit === undefined ? this.#refused.reduce((a, b) => a + b, 0) : this.#refused[STREAM_REFUSALS.indexOf(limit)];
   }
 
   get tlsHandshakeFailures(): number {

@@ -13,7 +13,7 @@ import { ChannelBinding } from './channel-binding.js';
 import type { ClientTransport } from './client-transport.js';
 import { fiveTupleOf, type FiveTuple } from './five-tuple.js';
 import { Permission } from './permission.js';
-import type { TokenBucketState } from './quota.js';
+import type { ChannelLedger, TokenBucketState } from './quota.js';
 import type { RelaySocket } from './relay-socket.js';
 
 export type ChannelBindResult = 'ok' | 'number-bound-to-other-peer' | 'peer-bound-to-other-number';
@@ -36,6 +36,7 @@ export class Allocation implements TokenBucketState {
   bucketAt: number;
   /** @internal AllocationTable: next allocation of the same transport and client port (another client IP). */
   nextSamePort: Allocation | undefined = undefined;
+  readonly #ledger: ChannelLedger | undefined;
   #closed = false;
 
   constructor(init: {
@@ -46,6 +47,8 @@ export class Allocation implements TokenBucketState {
     nowMs: number;
     lifetimeMs: number;
     bucketBytes: number;
+    /** Told of every channel binding gained and lost (the per-user channel count). */
+    ledger?: ChannelLedger;
   }) {
     this.transport = init.transport;
     this.clientAddress = init.clientAddress;
@@ -55,6 +58,12 @@ export class Allocation implements TokenBucketState {
     this.expiresAt = init.nowMs + init.lifetimeMs;
     this.bucketTokens = init.bucketBytes;
     this.bucketAt = init.nowMs;
+    this.#ledger = init.ledger;
+  }
+
+  /** Channel bindings held (bound, or locked after expiry until the sweep forgets them). */
+  get channelCount(): number {
+    return this.channels?.size ?? 0;
   }
 
   get closed(): boolean {
@@ -137,11 +146,12 @@ export class Allocation implements TokenBucketState {
     this.channels.set(number, binding);
     binding.nextSamePort = this.channelsByPeerPort.get(peer.port);
     this.channelsByPeerPort.set(peer.port, binding);
+    this.#ledger?.channelsChanged(this.username, 1);
     return 'ok';
   }
 
   #forgetChannel(binding: ChannelBinding): void {
-    this.channels?.delete(binding.number);
+    if (this.channels?.delete(binding.number) === true) this.#ledger?.channelsChanged(this.username, -1);
     const byPort = this.channelsByPeerPort;
     if (byPort === undefined) return;
     const head = byPort.get(binding.peer.port);
@@ -186,6 +196,7 @@ export class Allocation implements TokenBucketState {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.channelCount > 0) this.#ledger?.channelsChanged(this.username, -this.channelCount);
     this.permissions = undefined;
     this.channels = undefined;
     this.channelsByPeerPort = undefined;

@@ -7,7 +7,8 @@
  *  - FINGERPRINT present and wrong → dropped silently (RFC 8489 §7.3).
  *  - Requests: retransmits are
  *    answered from the retransmit cache (Binding excepted: stateless and cheap); unknown comprehension-required
- *    attributes → 420 + UNKNOWN-ATTRIBUTES; then the method's handler.
+ *    attributes → 420 + UNKNOWN-ATTRIBUTES, after the long-term credential check for the TURN methods (an
+ *    unauthenticated one gets its 401/438, an authenticated one a signed 420); then the method's handler.
  *  - Indications: unknown comprehension-required attributes → dropped; Send → data path; Binding
  *    indications (keepalives) are ignored; others dropped.
  *  - Responses from clients → dropped.
@@ -31,11 +32,12 @@ import type { HandlerResult, RequestContext, RequestHandler, TurnCore } from './
 import { clientKey } from './five-tuple.js';
 import { handleAllocate } from './handlers/allocate.js';
 import { handleBinding } from './handlers/binding.js';
+import { authenticate } from './handlers/common.js';
 import { handleChannelBind } from './handlers/channel-bind.js';
 import { handleCreatePermission } from './handlers/create-permission.js';
 import { handleRefresh } from './handlers/refresh.js';
 import { handleSendIndication } from './handlers/send.js';
-import { RetransmitCache } from './retransmit-cache.js';
+import { RetransmitCache, type Entry as CacheEntry } from './retransmit-cache.js';
 
 /** Takes over what arrives on anycast transports (relay/anycast/responder.ts). */
 export interface AnycastHandover {
@@ -97,11 +99,11 @@ export class Dispatcher {
   #request(transport: ClientTransport, msg: StunMessage, clientAddress: string, clientPort: number): void {
     const key = clientKey(transport, clientAddress, clientPort);
     const ctx: RequestContext = { transport, clientAddress, clientPort, key, msg, auth: undefined };
-    let cacheKey: string | undefined;
+    let cacheEntry: CacheEntry | undefined;
     if (msg.method !== Method.Binding) {
-      cacheKey = RetransmitCache.keyOf(key, msg.transactionId);
+      const entryKey = RetransmitCache.keyOf(key, msg.transactionId);
       const now = this.#core.clock.now();
-      const cached = this.#cache.lookup(cacheKey, now);
+      const cached = this.#cache.lookup(entryKey, msg.raw, now);
       if (cached.state === 'hit') {
         this.#core.metrics.retransmit();
         this.#transmit(ctx, cached.response);
@@ -111,56 +113,65 @@ export class Dispatcher {
         this.#core.metrics.drop('retransmit-pending');
         return;
       }
-      this.#cache.begin(cacheKey, now);
+      cacheEntry = this.#cache.begin(entryKey, msg.raw, now);
     }
     let result: HandlerResult | Promise<HandlerResult>;
     try {
       const unknown = msg.unknownComprehensionRequired();
       if (unknown.length > 0) {
-        this.#respondError(ctx, cacheKey, 420, unknown);
+        // RFC 8489 §6.3.1/§9.2.4: the authentication checks come first; a request that passes them gets a 420
+        // signed with its key (#finish), one that does not gets their 400/401/438 (no hint for an unknown sender).
+        if (REQUEST_HANDLERS.has(msg.method) && msg.method !== Method.Binding) {
+          const auth = authenticate(this.#core, ctx);
+          if (auth instanceof Refusal) {
+            this.#refuse(ctx, cacheEntry, auth);
+            return;
+          }
+        }
+        this.#respondError(ctx, cacheEntry, 420, unknown);
         return;
       }
       const handler = REQUEST_HANDLERS.get(msg.method);
       if (handler === undefined) throw new AnyturnError('ATN_ERR_STUN_BAD_REQUEST', `method 0x${msg.method.toString(16)} is not supported`);
       result = handler(this.#core, ctx);
     } catch (err) {
-      this.#fail(ctx, cacheKey, err);
+      this.#fail(ctx, cacheEntry, err);
       return;
     }
     if (result instanceof Promise) {
       result.then(
-        (reply) => this.#succeed(ctx, cacheKey, reply),
-        (err: unknown) => this.#fail(ctx, cacheKey, err),
+        (reply) => this.#succeed(ctx, cacheEntry, reply),
+        (err: unknown) => this.#fail(ctx, cacheEntry, err),
       );
     } else {
-      this.#succeed(ctx, cacheKey, result);
+      this.#succeed(ctx, cacheEntry, result);
     }
   }
 
-  #succeed(ctx: RequestContext, cacheKey: string | undefined, reply: HandlerResult): void {
+  #succeed(ctx: RequestContext, cacheEntry: CacheEntry | undefined, reply: HandlerResult): void {
     if (reply instanceof Refusal) {
-      this.#refuse(ctx, cacheKey, reply);
+      this.#refuse(ctx, cacheEntry, reply);
       return;
     }
     try {
       const w = this.#writer.reset(ctx.msg.method, StunClass.SuccessResponse, ctx.msg.transactionId);
       reply(w);
-      this.#finish(ctx, cacheKey, w, 'success');
+      this.#finish(ctx, cacheEntry, w, 'success');
     } catch (err) {
-      this.#fail(ctx, cacheKey, err);
+      this.#fail(ctx, cacheEntry, err);
     }
   }
 
   /** An expected refusal a handler returned (no exception): its error response. */
-  #refuse(ctx: RequestContext, cacheKey: string | undefined, refusal: Refusal): void {
+  #refuse(ctx: RequestContext, cacheEntry: CacheEntry | undefined, refusal: Refusal): void {
     if (this.#core.log.isLevelEnabled('debug')) {
       this.#core.log.debug({ code: refusal.stunCode, method: ctx.msg.method, reason: refusal.reason }, 'request refused');
     }
-    this.#respondError(ctx, cacheKey, refusal.stunCode, undefined);
+    this.#respondError(ctx, cacheEntry, refusal.stunCode, undefined);
   }
 
   /** AnyturnError with a STUN code → that error response; anything else is a bug → 500 (and logged). */
-  #fail(ctx: RequestContext, cacheKey: string | undefined, err: unknown): void {
+  #fail(ctx: RequestContext, cacheEntry: CacheEntry | undefined, err: unknown): void {
     let code = 500;
     if (isAnyturnError(err) && err.stunCode !== undefined) {
       code = err.stunCode;
@@ -168,10 +179,10 @@ export class Dispatcher {
     } else {
       this.#core.log.error({ err, method: ctx.msg.method }, 'request handler failed');
     }
-    this.#respondError(ctx, cacheKey, code, undefined);
+    this.#respondError(ctx, cacheEntry, code, undefined);
   }
 
-  #respondError(ctx: RequestContext, cacheKey: string | undefined, code: number, unknown: number[] | undefined): void {
+  #respondError(ctx: RequestContext, cacheEntry: CacheEntry | undefined, code: number, unknown: number[] | undefined): void {
     const core = this.#core;
     try {
       const w = this.#writer.reset(ctx.msg.method, StunClass.ErrorResponse, ctx.msg.transactionId).addErrorCode(code);
@@ -181,15 +192,15 @@ export class Dispatcher {
         w.addString(Attr.NONCE, core.nonces.issue());
       }
       if (ctx.msg.method === Method.Allocate) core.metrics.allocateError(code);
-      this.#finish(ctx, cacheKey, w, code);
+      this.#finish(ctx, cacheEntry, w, code);
     } catch (err) {
-      if (cacheKey !== undefined) this.#cache.forget(cacheKey);
+      if (cacheEntry !== undefined) this.#cache.forget(cacheEntry);
       core.metrics.drop('internal-error');
       core.log.error({ err }, 'cannot encode an error response');
     }
   }
 
-  #finish(ctx: RequestContext, cacheKey: string | undefined, w: StunWriter, code: number | 'success'): void {
+  #finish(ctx: RequestContext, cacheEntry: CacheEntry | undefined, w: StunWriter, code: number | 'success'): void {
     const software = this.#core.options.software;
     if (software !== '') w.addString(Attr.SOFTWARE, software);
     const auth = ctx.auth;
@@ -199,7 +210,7 @@ export class Dispatcher {
     }
     if (ctx.msg.has(Attr.FINGERPRINT)) w.addFingerprint();
     const response = w.toBuffer();
-    if (cacheKey !== undefined) this.#cache.complete(cacheKey, response);
+    if (cacheEntry !== undefined) this.#cache.complete(cacheEntry, response);
     this.#core.metrics.response(code);
     this.#transmit(ctx, response);
   }

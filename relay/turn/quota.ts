@@ -1,6 +1,7 @@
 /**
  * Allocation quotas (RFC 8656 §7.2 steps 10: 486 Allocation Quota Reached per user; 508 Insufficient Capacity
- * when the relay is full) and the per-allocation bandwidth cap (a token bucket in bytes).
+ * when the relay is full), the per-user count of channel bindings (ChannelBind past it: 508, RFC 8656 §11.2) and
+ * the per-allocation bandwidth cap (a token bucket in bytes).
  *
  * Quota counts an allocation from the moment its Allocate is admitted (before its sockets are bound), so a burst
  * of concurrent Allocates cannot overshoot the limits. A held port reservation (EVEN-PORT R=1) counts as one
@@ -24,15 +25,39 @@ export function quotaKeyOf(username: string): string {
   return username.slice(colon + 1);
 }
 
-export class Quota {
+/** Told by each Allocation when it gains or loses channel bindings. */
+export interface ChannelLedger {
+  channelsChanged(username: string, delta: number): void;
+}
+
+export class Quota implements ChannelLedger {
   readonly #capacity: number;
   readonly #userQuota: number;
+  readonly #userChannelQuota: number;
   readonly #perUser = new Map<string, number>();
+  readonly #channelsPerUser = new Map<string, number>();
   #total = 0;
 
-  constructor(options: { capacity: number; userQuota: number }) {
+  constructor(options: { capacity: number; userQuota: number; userChannelQuota?: number }) {
     this.#capacity = options.capacity;
     this.#userQuota = options.userQuota;
+    this.#userChannelQuota = options.userChannelQuota ?? 0;
+  }
+
+  /** Whether `username` may bind one more channel (its allocations together hold fewer than the quota). */
+  channelFits(username: string): boolean {
+    return this.#userChannelQuota === 0 || this.channelsOf(username) < this.#userChannelQuota;
+  }
+
+  channelsOf(username: string): number {
+    return this.#channelsPerUser.get(quotaKeyOf(username)) ?? 0;
+  }
+
+  channelsChanged(username: string, delta: number): void {
+    const key = quotaKeyOf(username);
+    const n = (this.#channelsPerUser.get(key) ?? 0) + delta;
+    if (n > 0) this.#channelsPerUser.set(key, n);
+    else this.#channelsPerUser.delete(key);
   }
 
   /** Admits one allocation for `username` (counted until release) or says why not. */

@@ -1,8 +1,10 @@
 /**
  * Answers to retransmitted requests (RFC 8489 §6.3.1, RFC 8656 §7.2): a request that arrives again with the same
- * transaction id from the same 5-tuple gets the very bytes of the first response, without running the request
- * again (an Allocate must not become 437, a deleting Refresh must not become 437, a CreatePermission must not
- * refresh twice).
+ * transaction id from the same 5-tuple, byte for byte, gets the very bytes of the first response, without running
+ * the request again (an Allocate must not become 437, a deleting Refresh must not become 437, a CreatePermission
+ * must not refresh twice). A request that reuses a transaction id with other content is not a retransmission
+ * (some ICE libraries resend the Allocate with credentials under the id of the challenged one): it is handled as
+ * new and replaces the entry.
  *
  * While the first copy is still being handled (Allocate binds sockets asynchronously) the entry is `pending`
  * and retransmits are dropped: the client will retransmit again.
@@ -11,8 +13,11 @@
  * and pruned).
  */
 
-interface Entry {
+/** One request being handled or answered; `complete` takes it back (a replaced entry is not the key's any more). */
+export interface Entry {
   readonly key: string;
+  /** A copy of the request's bytes. */
+  readonly request: Buffer;
   response: Buffer | undefined;
   readonly at: number;
 }
@@ -48,33 +53,35 @@ export class RetransmitCache {
     return clientKey + '#' + transactionId.toString('latin1');
   }
 
-  lookup(key: string, nowMs: number): CacheLookup {
+  /** `request`: the bytes of the request now received; only the same bytes are a retransmission. */
+  lookup(key: string, request: Buffer, nowMs: number): CacheLookup {
     const e = this.#entries.get(key);
     if (e === undefined) return MISS;
     if (e.at + this.#ttlMs <= nowMs) {
       this.#entries.delete(key);
       return MISS;
     }
+    if (!e.request.equals(request)) return MISS;
     return e.response === undefined ? PENDING : { state: 'hit', response: e.response };
   }
 
-  /** Marks a request as being handled. */
-  begin(key: string, nowMs: number): void {
-    const e: Entry = { key, response: undefined, at: nowMs };
+  /** Marks a request as being handled; the entry goes back to `complete`. */
+  begin(key: string, request: Buffer, nowMs: number): Entry {
+    const e: Entry = { key, request: Buffer.from(request), response: undefined, at: nowMs };
     this.#entries.set(key, e); // replaces an earlier entry of the key (left in the queue, skipped there)
     this.#queue.push(e);
     this.#evict(nowMs);
+    return e;
   }
 
-  /** Stores the response of a request begun earlier (ignored if it was evicted meanwhile). */
-  complete(key: string, response: Buffer): void {
-    const e = this.#entries.get(key);
-    if (e !== undefined) e.response = response;
+  /** Stores the response of a request begun earlier (ignored if it was evicted or replaced meanwhile). */
+  complete(entry: Entry, response: Buffer): void {
+    if (this.#entries.get(entry.key) === entry) entry.response = response;
   }
 
   /** Forgets a request (handled without a response worth replaying). */
-  forget(key: string): void {
-    this.#entries.delete(key);
+  forget(entry: Entry): void {
+    if (this.#entries.get(entry.key) === entry) this.#entries.delete(entry.key);
   }
 
   get size(): number {

@@ -51,6 +51,13 @@ export interface TurnOptions {
    * ChannelBind get 508, so one client cannot grow the relay's memory without bound. Default 1000.
    */
   readonly maxPermissionsPerAllocation?: number;
+  /**
+   * Channel bindings one allocation may hold (`--channel-quota`). Beyond it ChannelBind gets 508 (RFC 8656 §11.2:
+   * a capacity limit). Default 1000.
+   */
+  readonly maxChannelsPerAllocation?: number;
+  /** Channel bindings one username may hold over all its allocations (`--user-channel-quota`); 0 = unlimited. */
+  readonly userChannelQuota?: number;
 }
 
 /** The usual values, for tests and as the documented defaults. */
@@ -74,6 +81,8 @@ export const DEFAULT_TURN_OPTIONS: TurnOptions = Object.freeze({
   retransmitCacheMs: 40000,
   reservationLifetimeSeconds: 30,
   maxPermissionsPerAllocation: 1000,
+  maxChannelsPerAllocation: 1000,
+  userChannelQuota: 0,
 });
 
 /** DEFAULT_TURN_OPTIONS overridden by `partial`. */

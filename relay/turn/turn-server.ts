@@ -94,7 +94,9 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       reservationLifetimeMs: (this.options.reservationLifetimeSeconds ?? 30) * 1000,
       onReservationExpired: (holder) => this.#quota.release(holder),
     });
-    this.#quota = new Quota({ capacity: this.options.capacity, userQuota: this.options.userQuota });
+    this.#quota = new Quota({
+      capacity: this.options.capacity, userQuota: this.options.userQuota, userChannelQuota: this.options.userChannelQuota,
+    });
     this.#cache = new RetransmitCache({
       maxEntries: this.options.retransmitCacheSize ?? 20000,
       ttlMs: this.options.retransmitCacheMs ?? 40000,

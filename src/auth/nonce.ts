@@ -65,6 +65,14 @@ export class NonceService {
     return age > this.#ttlMs || age < -this.#ttlMs ? 'stale' : 'ok';
   }
 
+  /**
+   * The fleet key and, after a setKey, the previous one (current first). Other fleet-wide secrets are derived
+   * from it (the race group's key). The same Buffer objects until the next setKey.
+   */
+  keys(): readonly Buffer[] {
+    return this.#previousKey === undefined ? [this.#key] : [this.#key, this.#previousKey];
+  }
+
   /** Replaces the key (fleet key from the cluster store); the old one is kept for a grace period. */
   setKey(key: Buffer): void {
     if (key.equals(this.#key)) return;

@@ -5,6 +5,7 @@ import { AnyturnError } from '../errors.js';
 import {
   cidr,
   count,
+  hostBitsClear,
   hostPort,
   list,
   name,
@@ -271,34 +272,6 @@ function covers(prefix: string, address: string): boolean {
   return list.check(address, type);
 }
 
-/** True when no bit beyond the prefix length is set (`198.18.0.0/24`, not `198.18.0.1/24`). */
-function hostBitsClear(prefix: string): boolean {
-  const p = parseCidr(prefix);
-  if (p === undefined) return false;
-  const bits = p.family === 4 ? 32 : 128;
-  const value = addressValue(p.address, p.family);
-  if (value === undefined) return false;
-  const hostMask = (1n << BigInt(bits - p.prefix)) - 1n;
-  return (value & hostMask) === 0n;
-}
-
-/** An IPv4/IPv6 address as an unsigned integer (undefined for a zone id or anything odd). */
-function addressValue(address: string, family: 4 | 6): bigint | undefined {
-  if (family === 4) return address.split('.').reduce((v, o) => (v << 8n) | BigInt(Number(o)), 0n);
-  if (address.includes('%')) return undefined;
-  let text = address;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const n = Number(addressValue(v4[1], 4));
-    text = `${text.slice(0, v4.index)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
-  }
-  const [head, tail] = text.split('::');
-  const a = head === '' ? [] : head.split(':');
-  const b = tail === undefined ? [] : tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? a : [...a, ...Array<string>(8 - a.length - b.length).fill('0'), ...b];
-  if (groups.length !== 8) return undefined;
-  return groups.reduce((v, g) => (v << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
 
 /** The host name, cut to a valid id. */
 function defaultAgentId(): string {

@@ -15,6 +15,14 @@ export function isWildcard(ip: string): boolean {
   return false;
 }
 
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (::ffff:127.x.y.z). */
+export function isLoopback(ip: string): boolean {
+  const family = isIP(ip);
+  if (family === 4) return ip.startsWith('127.');
+  if (family === 6) return ip.replace(/^[:0]*/, '') === '1' || /^::ffff:127\./i.test(ip);
+  return false;
+}
+
 /** An IPv4 or IPv6 address (node:net isIP). */
 export const ipAddress = () => z.string().refine((s) => isIP(s) !== 0, 'not an IP address');
 
@@ -68,6 +76,45 @@ export function parseCidr(s: string): { address: string; prefix: number; family:
   return { address, prefix, family: family as 4 | 6 };
 }
 
+/** True when no bit beyond the prefix length is set (`198.18.0.0/24`, not `198.18.0.1/24`). */
+export function hostBitsClear(prefix: string): boolean {
+  const p = parseCidr(prefix);
+  if (p === undefined) return false;
+  const bits = p.family === 4 ? 32 : 128;
+  const value = addressValue(p.address, p.family);
+  if (value === undefined) return false;
+  const hostMask = (1n << BigInt(bits - p.prefix)) - 1n;
+  return (value & hostMask) === 0n;
+}
+
+/** An IPv4/IPv6 address as an unsigned integer (undefined for a zone id or anything odd). */
+function addressValue(address: string, family: 4 | 6): bigint | undefined {
+  if (family === 4) return address.split('.').reduce((v, o) => (v << 8n) | BigInt(Number(o)), 0n);
+  if (address.includes('%')) return undefined;
+  let text = address;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const n = Number(addressValue(v4[1], 4));
+    text = `${text.slice(0, v4.index)}${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const a = head === '' ? [] : head.split(':');
+  const b = tail === undefined ? [] : tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? a : [...a, ...Array<string>(8 - a.length - b.length).fill('0'), ...b];
+  if (groups.length !== 8) return undefined;
+  return groups.reduce((v, g) => (v << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/** A network in CIDR form whose host bits are clear (`10.0.0.0/8`, not the ambiguous `10.0.0.1/8`); normalised like cidr(). */
+export const network = () =>
+  cidr().refine(hostBitsClear, {
+    error: (iss) => {
+      const p = parseCidr(String(iss.input));
+      const host = p === undefined ? '' : ` or ${p.address}/${p.family === 4 ? 32 : 128} for the one host`;
+      return `${String(iss.input)} has host bits set: write the network address${host}`;
+    },
+  });
+
 export interface HostPort {
   address: string;
   port: number;
@@ -83,6 +130,15 @@ export const hostPort = () =>
     }
     return parsed;
   });
+
+/** `GROUP:PORT` with an IPv4 multicast GROUP (224.0.0.0/4), kept as text. */
+export const multicastGroup = () =>
+  z.string().refine((s) => {
+    const parsed = parseHostPort(s);
+    if (parsed === undefined || isIP(parsed.address) !== 4) return false;
+    const first = Number(parsed.address.split('.')[0]);
+    return first >= 224 && first <= 239;
+  }, 'must be GROUP:PORT with an IPv4 multicast GROUP (224.0.0.0-239.255.255.255), or off');
 
 export function parseHostPort(s: string): HostPort | undefined {
   const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]+):(\d{1,5})$/.exec(s);

@@ -4,12 +4,13 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { AnyturnError } from '../errors.js';
 import {
-  count, cidr, hexKey, hostPort, ipAddress, isWildcard, list, name, port, redisUrl, specificIpAddress, text, userPass,
-  type HostPort,
+  count, hexKey, hostPort, ipAddress, isLoopback, isWildcard, list, multicastGroup, name, network, parseHostPort, port,
+  redisUrl, specificIpAddress, text, userPass, type HostPort,
 } from './fields.js';
 import { RELAY_DEFAULTS } from './defaults.js';
 import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
 import { loadConfig } from './load.js';
+import { checkStartable } from './startable.js';
 
 /**
  * The relay's one configuration schema (`anyturn relay`). YAML keys are exactly the
@@ -28,6 +29,8 @@ export const RACE_CURVES = ['linear', 'quadratic'] as const;
 export type RaceCurve = (typeof RACE_CURVES)[number];
 
 export const DEFAULT_TLS_PORT = 5349;
+/** Administratively scoped (RFC 2365), link-local in practice: the race group messages carry TTL 1. */
+export const DEFAULT_RACE_GROUP = '239.255.34.78:34780';
 
 /** One `external-ip` entry, resolved: `public` is advertised in place of `private` (1:1 NAT, coturn's external-ip). */
 export interface ExternalIp {
@@ -76,6 +79,12 @@ export interface RelayConfig {
   redis: string | undefined;
   /** Max allocations per username; 0 = unlimited. */
   userQuota: number;
+  /** Max channel bindings per allocation (508 beyond). */
+  channelQuota: number;
+  /** Max channel bindings per username over all its allocations; 0 = unlimited (508 beyond). */
+  userChannelQuota: number;
+  /** RSS budget in bytes for the load score's memory component; 0 = only the V8 heap limit counts. */
+  memoryBudget: number;
   /** Per-allocation bandwidth cap, bytes/s; 0 = none. */
   maxBps: number;
   /** Bytes/s the relay's link carries (load score). */
@@ -83,10 +92,24 @@ export interface RelayConfig {
   /** Race delay at full load, ms. */
   raceMaxDelay: number;
   raceCurve: RaceCurve;
+  /** Multicast group of the PoP's race group (one answer per request on G); undefined = off. */
+  raceGroup: HostPort | undefined;
+  /** How much later each next-ranked relay of the race group answers, ms. */
+  raceStep: number;
   /** Unauthenticated answers per source address per second on anycast. */
   anycastRate: number;
+  /** Byte budget of unauthenticated answers on anycast (answer-budget.ts), bytes; 0 = no budget. */
+  anycastBudget: number;
   /** Kernel receive and send buffer of each UDP listener socket, bytes (capped by net.core.rmem_max/wmem_max). */
   udpBuffer: number;
+  /** TCP/TLS connections in all; 0 = derived from RLIMIT_NOFILE and capacity (relay/listen/fd-limit.ts). */
+  streamMaxConnections: number;
+  /** TCP/TLS connections from one source address (IPv6: one /64). */
+  streamMaxPerSource: number;
+  /** Bytes of partial messages all TCP/TLS connections may hold together. */
+  streamBufferBudget: number;
+  /** ms: the first complete message after connecting, and each message after its first byte. */
+  streamRequestTimeout: number;
   logLevel: LogLevel;
   /** SOFTWARE attribute text; empty = no SOFTWARE attribute. */
   software: string;
@@ -126,12 +149,22 @@ export const RELAY_FLAGS = {
   race: { type: 'string', arg: 'race|single', help: 'every relay races (race) or one is chosen by hashing (single)' },
   redis: { type: 'string', arg: 'URL', help: 'cluster store (default: embedded, no Redis)' },
   'user-quota': { type: 'number', arg: 'N', help: 'allocations per username (default 0 = unlimited)' },
+  'channel-quota': { type: 'number', arg: 'N', help: 'channel bindings per allocation (default 1000)' },
+  'user-channel-quota': { type: 'number', arg: 'N', help: 'channel bindings per username (default 0 = unlimited)' },
+  'memory-budget': { type: 'number', arg: 'BYTES', help: 'RSS the load score counts as full (default 0 = V8 heap limit only)' },
   'max-bps': { type: 'number', arg: 'N', help: 'bandwidth cap per allocation, bytes/s (default 0 = none)' },
   'link-capacity': { type: 'number', arg: 'N', help: 'link bytes/s for the load score (default 125000000)' },
   'race-max-delay': { type: 'number', arg: 'MS', help: 'race delay at full load (default 100)' },
   'race-curve': { type: 'string', arg: 'linear|quadratic', help: 'delay vs load (default linear)' },
+  'race-group': { type: 'string', arg: 'GROUP:PORT|off', help: `PoP race group, IPv4 multicast (default ${DEFAULT_RACE_GROUP})` },
+  'race-step': { type: 'number', arg: 'MS', help: 'delay between ranked answers in the race group (default 50)' },
   'anycast-rate': { type: 'number', arg: 'N', help: 'unauthenticated anycast answers per source per second (default 10)' },
+  'anycast-budget': { type: 'number', arg: 'BYTES', help: 'byte budget of unauthenticated anycast answers (default 2048; 0 = none)' },
   'udp-buffer': { type: 'number', arg: 'BYTES', help: 'UDP listener socket buffers (default 4194304; capped by net.core.rmem_max)' },
+  'stream-max-connections': { type: 'number', arg: 'N', help: 'TCP/TLS connections in all (default 0 = from the fd limit)' },
+  'stream-max-per-source': { type: 'number', arg: 'N', help: 'TCP/TLS connections per source IP or IPv6 /64 (default 256)' },
+  'stream-buffer-budget': { type: 'number', arg: 'BYTES', help: 'partial-message bytes all TCP/TLS connections hold (default 67108864)' },
+  'stream-request-timeout': { type: 'number', arg: 'MS', help: 'first request and each message complete within (default 10000)' },
   'log-level': { type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (default info)` },
   software: { type: 'string', arg: 'TEXT', help: 'SOFTWARE attribute (default anyturn; empty = none)' },
   'lifetime-max': { type: 'number', arg: 'SECONDS', help: 'longest allocation lifetime (default 3600)' },
@@ -160,19 +193,29 @@ export const RelayFileSchema = z.strictObject({
   metrics: hostPort().optional(),
   id: name().default(defaultId),
   pop: name().default('default'),
-  'allow-peer': list(cidr()).default([]),
-  'deny-peer': list(cidr()).default([]),
+  'allow-peer': list(network()).default([]),
+  'deny-peer': list(network()).default([]),
   anycast: list(specificIpAddress()).default([]),
   redirect: z.enum(REDIRECT_MODES).default('strict'),
   race: z.enum(RACE_MODES).default('race'),
   redis: redisUrl().optional(),
   'user-quota': count(0).default(RELAY_DEFAULTS.userQuota),
+  'channel-quota': count(1).default(1000),
+  'user-channel-quota': count(0).default(0),
+  'memory-budget': count(0).default(0),
   'max-bps': count(0).default(RELAY_DEFAULTS.maxBps),
   'link-capacity': count(1).default(125_000_000),
   'race-max-delay': count(0).default(100),
   'race-curve': z.enum(RACE_CURVES).default('linear'),
+  'race-group': z.union([z.literal('off'), multicastGroup()]).default(DEFAULT_RACE_GROUP),
+  'race-step': count(1).default(50),
   'anycast-rate': z.number().positive().default(10),
+  'anycast-budget': count(0).default(2048),
   'udp-buffer': count(65536).default(4 * 1024 * 1024),
+  'stream-max-connections': count(0).default(0),
+  'stream-max-per-source': count(1).default(256),
+  'stream-buffer-budget': count(65_540).default(64 * 1024 * 1024),
+  'stream-request-timeout': count(100).default(10_000),
   'log-level': z.enum(LOG_LEVELS).default('info'),
   software: z.string().max(127).default(RELAY_DEFAULTS.software),
   'lifetime-max': count(1).default(RELAY_DEFAULTS.lifetimeMaxSeconds),
@@ -195,6 +238,7 @@ function externalIpEntry() {
       return fail('must be PUBLIC or PUBLIC/PRIVATE (IP addresses, e.g. 203.0.113.10/10.0.0.5)');
     }
     if (isWildcard(pub) || (priv !== undefined && isWildcard(priv))) return fail('must name specific addresses, not 0.0.0.0 or ::');
+    if (isLoopback(pub)) return fail(`PUBLIC ${pub} is a loopback address: no client elsewhere can reach it`);
     if (priv !== undefined && isIP(pub) !== isIP(priv)) return fail(`${pub} and ${priv} are not of the same address family`);
     return { public: canonicalIp(pub), private: priv === undefined ? undefined : canonicalIp(priv) };
   });
@@ -255,6 +299,18 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
     if (listen.includes(g)) issue(['anycast', i], `${g} is also a listen address`);
   });
   checkExternalIp(c, issue);
+  checkStartable({
+    listen: Array.isArray(c.listen) ? c.listen : [],
+    relayIp: c['relay-ip'],
+    port: c.port,
+    minPort: c['min-port'],
+    maxPort: c['max-port'],
+    anycast: c.anycast ?? [],
+    race: c.race,
+    redis: c.redis !== undefined,
+    nonceKey: c['nonce-key'] !== undefined,
+    mappedPrivates: new Set(resolveExternalIp(c).map((e) => e.private).filter((ip): ip is string => ip !== undefined)),
+  }, issue);
   const seen = new Set<string>();
   (c.user ?? []).forEach((u, i) => {
     if (u && typeof u === 'object') {
@@ -323,12 +379,22 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     race: c.race,
     redis: c.redis,
     userQuota: c['user-quota'],
+    channelQuota: c['channel-quota'],
+    userChannelQuota: c['user-channel-quota'],
+    memoryBudget: c['memory-budget'],
     maxBps: c['max-bps'],
     linkCapacity: c['link-capacity'],
     raceMaxDelay: c['race-max-delay'],
     raceCurve: c['race-curve'],
+    raceGroup: c['race-group'] === 'off' ? undefined : (parseHostPort(c['race-group']) as HostPort),
+    raceStep: c['race-step'],
     anycastRate: c['anycast-rate'],
+    anycastBudget: c['anycast-budget'],
     udpBuffer: c['udp-buffer'],
+    streamMaxConnections: c['stream-max-connections'],
+    streamMaxPerSource: c['stream-max-per-source'],
+    streamBufferBudget: c['stream-buffer-budget'],
+    streamRequestTimeout: c['stream-request-timeout'],
     logLevel: c['log-level'],
     software: c.software,
     lifetimeMax: c['lifetime-max'],

@@ -26,6 +26,11 @@ export function stunResponderBin(): string {
   return resolve(repoRoot(), 'dist', 'test', 'lab', 'stun-responder.js');
 }
 
+export interface LabProcessOptions {
+  /** Give the process a stdin pipe (for `write()`); default: none. */
+  stdin?: boolean;
+}
+
 export class LabProcess {
   readonly child: ChildProcess;
   readonly name: string;
@@ -35,9 +40,10 @@ export class LabProcess {
   readonly events: Record<string, unknown>[] = [];
   stderr = '';
 
-  constructor(name: string, ns: string, cmd: string, args: string[]) {
+  constructor(name: string, ns: string, cmd: string, args: string[], options: LabProcessOptions = {}) {
     this.name = name;
-    this.child = spawnIn(ns, cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawnIn(ns, cmd, args, { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    this.child.stdin?.on('error', () => {}); // EPIPE after the process exited: its exit is what we report
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       this.lines.push(line);
       if (line.startsWith('{')) {
@@ -65,6 +71,24 @@ export class LabProcess {
       if (this.exited) throw new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}): ${this.stderr.trim()}`);
       return undefined;
     }, timeoutMs, 20);
+  }
+
+  /** Resolves with the first stdout line from index `from` on that matches `pattern`. */
+  waitForLine(what: string, pattern: RegExp, timeoutMs = 10_000, from = 0): Promise<RegExpMatchArray> {
+    return waitFor(`${this.name}: ${what}`, () => {
+      for (let i = from; i < this.lines.length; i++) {
+        const m = pattern.exec(this.lines[i]);
+        if (m) return m;
+      }
+      if (this.exited) throw new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}): ${this.stderr.trim()}`);
+      return undefined;
+    }, timeoutMs, 20);
+  }
+
+  /** Writes to the process's stdin (started with `stdin: true`). */
+  write(text: string): void {
+    if (!this.child.stdin) throw new Error(`${this.name} was started without stdin`);
+    this.child.stdin.write(text);
   }
 
   /** Resolves with the exit code once the process has exited. */

@@ -108,6 +108,7 @@ async function allocateAuthenticated(core: TurnCore, ctx: RequestContext, auth: 
     nowMs: now,
     lifetimeMs: seconds * 1000,
     bucketBytes: core.options.maxBytesPerSecond,
+    ledger: core.quota,
   });
   core.pendingAllocations.add(ctx.key);
   let reservationToken: Buffer | undefined;

@@ -28,6 +28,19 @@ export function handleChannelBind(core: TurnCore, ctx: RequestContext): HandlerR
     throw new AnyturnError('ATN_ERR_TURN_INSUFFICIENT_CAPACITY', `more than ${max} permissions on one allocation`);
   }
 
+  // Room for a new binding on the allocation and for the user (508, RFC 8656 §11.2: a capacity limit).
+  if (allocation.channel(number) === undefined) {
+    const maxChannels = core.options.maxChannelsPerAllocation ?? 1000;
+    if (allocation.channelCount >= maxChannels) {
+      core.metrics.channelRefused('allocation');
+      return new Refusal('ATN_ERR_TURN_INSUFFICIENT_CAPACITY', `more than ${maxChannels} channels on one allocation`);
+    }
+    if (!core.quota.channelFits(auth.username)) {
+      core.metrics.channelRefused('user');
+      return new Refusal('ATN_ERR_TURN_INSUFFICIENT_CAPACITY', 'the user holds its quota of channels');
+    }
+  }
+
   // The number must not be bound to another peer, nor the peer to another number (400).
   const now = core.clock.now();
   const result = allocation.bindChannel(number, peer, relay, now, core.options.channelLifetimeSeconds * 1000);

@@ -37,8 +37,9 @@ describe('anycast: Allocates through G', () => {
     }
     const byRelay = countBy(results, (r) => r.alternate!);
     console.log('strict: allocations per relay', Object.fromEntries(byRelay));
-    // every relay takes part in the race: the client saw later 300s from the other relays too
-    expect(results.reduce((n, r) => n + r.extra300, 0)).toBeGreaterThan(0);
+    // one answer per race: hardly ever a later 300 from another relay, and at equal load every relay wins some
+    expect(results.reduce((n, r) => n + r.extra300, 0)).toBeLessThanOrEqual(2);
+    expect(byRelay.size).toBe(3);
 
     // the relays counted what they did on G, and never allocated on G
     let redirects = 0;

@@ -10,6 +10,7 @@
 //
 // Protocol: one JSON command per stdin line, one JSON reply per stdout line ({id, ...}). Commands:
 //   {id, cmd:'allocate', server:{address,port}, username, password, count, concurrency, release, expectMi}
+//   {id, cmd:'allocate-juice', server, username, password, count, concurrency, graceMs}   (see allocateLikeJuice)
 //   {id, cmd:'hold', server:{address,port}, username, password, count}      allocations kept open (load)
 //   {id, cmd:'release-held'}
 //   {id, cmd:'binding', server:{address,port}}                               one STUN Binding (MAX_SENDS tries)
@@ -225,6 +226,105 @@ async function allocateViaAnycast(server, creds, opts) {
   return result;
 }
 
+/**
+ * The behaviour of a widely embedded ICE library (libjuice), seen on the wire: ONE transaction id for the whole
+ * exchange (the unauthenticated Allocate, the authenticated retry after 401, the Allocate at the ALTERNATE-SERVER
+ * after the 300); responses matched by transaction id only (whatever their source); a 401 that arrives after the
+ * authenticated Allocate was sent means "authentication failed"; a second 300 means "too many redirections".
+ * Every answer carrying the transaction id is recorded, also for `graceMs` after success, so the test can report
+ * how often a request got more than one answer.
+ */
+async function allocateLikeJuice(server, creds, opts) {
+  const sock = dgram.createSocket(server.address.includes(':') ? { type: 'udp6', ipv6Only: true } : 'udp4');
+  sock.on('error', () => {});
+  await new Promise((resolve) => sock.bind(0, anyAddress(server.address), resolve));
+  const tid = newTransactionId();
+  const answers = { challenge: 0, redirect: 0, allocate: 0 };
+  const sends = { challenge: 0, redirect: 0, allocate: 0 };
+  let phase = 'challenge';
+  let waiter;
+  let failure;
+  sock.on('message', (buf) => {
+    const m = decodeStun(buf);
+    if (typeof m === 'string' || !m.transactionId.equals(tid)) return;
+    const code = m.cls === StunClass.SuccessResponse ? 200 : errorCode(m);
+    if (phase === 'done') {
+      // what arrives after success: a late answer to one of the three requests
+      answers[code === 401 ? 'challenge' : code === 300 ? 'redirect' : 'allocate']++;
+      return;
+    }
+    answers[phase]++;
+    if (phase === 'redirect' && code === 401 && answers.challenge > 0) failure ??= 'authentication failed (a second 401)';
+    if (phase === 'allocate' && code === 300) failure ??= 'too many redirections (a second 300)';
+    const w = waiter;
+    waiter = undefined;
+    w?.(m);
+  });
+  const perPhase = sends;
+  const transact = (buf, to) => new Promise((resolve) => {
+    let sends = 0;
+    let timer;
+    const fire = () => {
+      if (sends === MAX_SENDS) { waiter = undefined; resolve(undefined); return; }
+      timer = setTimeout(fire, RTO_MS << sends);
+      sends++;
+      perPhase[phase]++;
+      sock.send(buf, to.port, to.address);
+    };
+    waiter = (m) => { clearTimeout(timer); resolve(m); };
+    fire();
+  });
+  const result = { ok: false };
+  const keyOf = (m) => {
+    const realm = readString(m, Attr.REALM);
+    const nonce = readString(m, Attr.NONCE);
+    return { username: creds.username, realm, nonce, key: longTermKey(creds.username, realm, creds.password) };
+  };
+  try {
+    let t0 = process.hrtime.bigint();
+    let m = await transact(allocateRequest(tid), server);
+    if (m === undefined) { result.why = 'no answer on G'; return result; }
+    let code = errorCode(m);
+    let auth;
+    if (code === 401) {
+      auth = keyOf(m);
+      phase = 'redirect';
+      t0 = process.hrtime.bigint();
+      m = await transact(allocateRequest(tid, auth), server);
+      if (failure) { result.why = failure; return result; }
+      if (m === undefined) { result.why = 'no 300 on G'; return result; }
+      code = errorCode(m);
+      result.mode = 'strict';
+    } else {
+      result.mode = 'fast';
+    }
+    if (code !== 300) { result.why = `Allocate on G got ${code}`; return result; }
+    result.ms300 = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (m.has(Attr.NONCE)) auth = keyOf(m); // fast mode: REALM and NONCE come with the 300
+    const alt = readAddress(m, Attr.ALTERNATE_SERVER);
+    const target = { address: alt.address, port: alt.port };
+    phase = 'allocate';
+    m = await transact(allocateRequest(tid, auth), target); // libjuice keeps the transaction id
+    if (failure) { result.why = failure; return result; }
+    if (m === undefined) { result.why = `no answer at ${target.address}`; return result; }
+    if (m.cls !== StunClass.SuccessResponse) { result.why = `Allocate at ${target.address} got ${errorCode(m)}`; return result; }
+    result.ok = true;
+    result.alternate = `${target.address}:${target.port}`;
+    sock.send(refreshRequest(newTransactionId(), auth, 0), target.port, target.address);
+    return result;
+  } finally {
+    phase = 'done';
+    await new Promise((r) => setTimeout(r, opts.graceMs ?? 300)); // late answers are counted meanwhile
+    result.answers = { ...answers };
+    result.sends = { ...sends };
+    result.multi = answers.challenge > 1 || answers.redirect > 1 || answers.allocate > 1;
+    // more answers than the client sent copies of the request: several relays answered one transmission
+    result.extraAnswers = Object.keys(answers).some((k) => answers[k] > Math.max(1, sends[k]));
+    if (failure && result.ok) { result.ok = false; result.why = failure; }
+    setTimeout(() => sock.close(), 100).unref?.();
+  }
+}
+
 async function runPool(count, concurrency, job) {
   const results = new Array(count);
   let next = 0;
@@ -323,6 +423,11 @@ async function handle(cmd) {
       const results = await runPool(cmd.count, cmd.concurrency ?? 10, () =>
         allocateViaAnycast(cmd.server, creds, { release: cmd.release, expectMi: cmd.expectMi, localAddress: cmd.localAddress }),
       );
+      return { results };
+    }
+    case 'allocate-juice': {
+      const creds = { username: cmd.username, password: cmd.password };
+      const results = await runPool(cmd.count, cmd.concurrency ?? 4, () => allocateLikeJuice(cmd.server, creds, { graceMs: cmd.graceMs }));
       return { results };
     }
     case 'hold':

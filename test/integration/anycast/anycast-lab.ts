@@ -40,6 +40,24 @@ export interface AllocationResult {
   mode?: 'strict' | 'fast';
 }
 
+/** What allocateLikeJuice reports for one allocation through G. */
+export interface JuiceResult {
+  ok: boolean;
+  why?: string;
+  mode?: 'strict' | 'fast';
+  alternate?: string;
+  /** ms from the request that got the 300 to the 300. */
+  ms300?: number;
+  /** Answers seen per request (the one transaction id's three uses). */
+  answers: { challenge: number; redirect: number; allocate: number };
+  /** Copies of each request the client sent (retransmissions after 250, 500, 1000 ms without an answer). */
+  sends: { challenge: number; redirect: number; allocate: number };
+  /** Some request got more than one answer. */
+  multi: boolean;
+  /** Some request got more answers than the client sent copies of it: more than one relay answered. */
+  extraAnswers: boolean;
+}
+
 export interface FloodResult {
   sentPackets: number;
   sentBytes: number;
@@ -125,6 +143,15 @@ export class NsClient {
         ...opts,
       },
       120_000,
+    );
+    return reply.results;
+  }
+
+  /** `count` allocations through G the way libjuice makes them (anycast-client.mjs, allocateLikeJuice). */
+  async allocateLikeJuice(g: string, opts: { count: number; concurrency?: number; graceMs?: number }): Promise<JuiceResult[]> {
+    const reply = await this.call<{ results: JuiceResult[] }>(
+      { cmd: 'allocate-juice', server: { address: g, port: PORT }, username: USER, password: PASSWORD, ...opts },
+      180_000,
     );
     return reply.results;
   }
@@ -292,6 +319,17 @@ export class AnycastLab {
     return r.text;
   }
 
+  /** One sample (`name{labels}`) summed over the relays (absent = 0). */
+  async metricTotal(sample: string): Promise<number> {
+    const values = await Promise.all(this.relays.map(async (_, i) => metricValue(await this.metrics(i), sample) ?? 0));
+    return values.reduce((a, b) => a + b, 0);
+  }
+
+  /** `anyturn_anycast_answers_total{kind}` summed over the relays (e.g. the 300s they sent on G). */
+  answersTotal(kind: string): Promise<number> {
+    return this.metricTotal(`anyturn_anycast_answers_total{kind="${kind}"}`);
+  }
+
   /** Adds `count` extra addresses 10.0.<k>.<first..> to client k's eth0 (the flood's sources). */
   async addClientAddresses(client: number, first: number, count: number): Promise<string[]> {
     const c = this.lab.clients[client];
@@ -300,6 +338,18 @@ export class AnycastLab {
     const batch = addresses.map((a) => `addr add ${a}/24 dev eth0`).join('\n');
     await sh('ip', ['-n', c.ns, '-batch', '-'], { input: `${batch}\n` });
     return addresses;
+  }
+
+  /**
+   * `count` spoofable source addresses for client k, from 10.200.0.0/18 (up to 16,382): a local route makes the
+   * whole range bindable in the client namespace (AnyIP) and the inet router routes it back to the client.
+   */
+  async addSpoofRange(client: number, count: number): Promise<string[]> {
+    if (count < 1 || count > 16_382) throw new Error('addSpoofRange: 1..16382 addresses');
+    const c = this.lab.clients[client];
+    await sh('ip', ['-n', c.ns, 'route', 'add', 'local', '10.200.0.0/18', 'dev', 'lo']);
+    await sh('ip', ['-n', this.lab.inet.ns, 'route', 'add', '10.200.0.0/18', 'via', c.address]);
+    return Array.from({ length: count }, (_, i) => `10.200.${(i + 1) >> 8}.${(i + 1) & 255}`);
   }
 
   async stop(): Promise<void> {

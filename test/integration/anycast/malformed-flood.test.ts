@@ -4,6 +4,7 @@
  * listener on 127.0.0.1). The relay stays up, counts what it drops, its memory stays bounded, and afterwards G
  * still answers a Binding and redirects an Allocate while the unicast address still allocates.
  */
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,6 +57,7 @@ describe('malformed-input flood at the anycast listener', () => {
     relay = await startRelayProcess([
       '--listen', U, '--anycast', G, '--port', String(port), '--metrics', `${U}:${metricsPort}`,
       '--user', 'alice:secret', '--realm', 'flood', '--redirect', 'fast', '--log-level', 'warn',
+      '--nonce-key', randomBytes(32).toString('hex'),
     ]);
   });
 

@@ -4,6 +4,7 @@
  * loopback) answers an unauthenticated Allocate on G exactly for the client flows that weighted rendezvous
  * hashing over {A, B} gives to A, and stays silent for those it gives to B. Relay C of another PoP is in the
  * registry but not in A's directory (otherwise some flows would go to C and A would be silent for them too).
+ * The probes are bursts of fresh unauthenticated requests, exactly what the byte budget limits: it is off here.
  */
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ const sockets: dgram.Socket[] = [];
 
 beforeAll(async () => {
   redis = await startRedis();
-  const common = ['--redis', redis.url, '--user', `${USER}:${PASSWORD}`, '--race', 'single', '--anycast-rate', '1000'];
+  const common = ['--redis', redis.url, '--user', `${USER}:${PASSWORD}`, '--race', 'single', '--anycast-rate', '1000', '--anycast-budget', '0'];
   a = await startRelay('single-a', [...common, '--anycast', G]);
   others.push(
     await startRelay('single-b', common),

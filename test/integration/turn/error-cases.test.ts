@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Attr, Method, StunClass, newTransactionId, readErrorCode, readString, readUnknownAttributes } from '../../../src/stun/index.js';
+import {
+  Attr, Method, StunClass, newTransactionId, readErrorCode, readString, readUnknownAttributes, verifyIntegrity, type StunWriter,
+} from '../../../src/stun/index.js';
 import type { TurnClient } from '../../support/turn-client.js';
 import { errorResponseOf, codeOf, USER2, startPeer, startRelay, type Relay } from './relay-fixture.js';
 
@@ -124,12 +126,33 @@ describe('TURN error responses', () => {
     expect(await codeOf(c.refresh(600, 6))).toBe(443);
   });
 
-  it('420 with UNKNOWN-ATTRIBUTES for unknown comprehension-required attributes', async () => {
+  it('unknown comprehension-required attributes: 401 before authentication (RFC 8489 §9.2.4), then a signed 420', async () => {
     relay = await startRelay();
     const c = await relay.client();
-    const r = await c.request(Method.Allocate, (w) => w.addRequestedTransport(17).addBytes(0x7777, Buffer.from([1, 2, 3, 4])));
+    const unknown = (w: StunWriter): void => void w.addRequestedTransport(17).addBytes(0x7777, Buffer.from([1, 2, 3, 4]));
+    const first = await c.request(Method.Allocate, unknown);
+    expect(readErrorCode(first)).toMatchObject({ code: 401 });
+    expect(first.has(Attr.UNKNOWN_ATTRIBUTES)).toBe(false); // nothing about the request for an unknown sender
+    c.realm = readString(first, Attr.REALM) as string;
+    c.nonce = readString(first, Attr.NONCE) as string;
+    const r = await c.request(Method.Allocate, unknown, { sign: true });
     expect(readErrorCode(r)).toMatchObject({ code: 420 });
     expect(readUnknownAttributes(r)).toEqual([0x7777]);
+    expect(verifyIntegrity(r, c.key!)).toBe('ok');
+    // Before the 437 of a Refresh without an allocation, too; a wrong password still gets 401, unsigned.
+    const refresh = await c.request(Method.Refresh, (w) => w.addBytes(0x7777, Buffer.alloc(4)), { sign: true });
+    expect(readErrorCode(refresh)).toMatchObject({ code: 420 });
+    expect(verifyIntegrity(refresh, c.key!)).toBe('ok');
+    const intruder = await relay.client({ password: 'wrong' });
+    intruder.realm = c.realm;
+    intruder.nonce = c.nonce;
+    const refused = await intruder.request(Method.Allocate, unknown, { sign: true });
+    expect(readErrorCode(refused)).toMatchObject({ code: 401 });
+    expect(refused.has(Attr.MESSAGE_INTEGRITY)).toBe(false);
+    // Binding needs no authentication: 420 at once.
+    const binding = await c.request(Method.Binding, (w) => w.addBytes(0x7777, Buffer.alloc(4)));
+    expect(readErrorCode(binding)).toMatchObject({ code: 420 });
+    expect(readUnknownAttributes(binding)).toEqual([0x7777]);
     // Unknown comprehension-optional attributes are ignored.
     const b = await c.request(Method.Binding, (w) => w.addBytes(0xc001, Buffer.from([1])));
     expect(b.cls).toBe(StunClass.SuccessResponse);

@@ -5,6 +5,7 @@
  * name each other by 192.0.2.10:port (client to client on this relay, no NAT hairpin) get their data through
  * the private mapping. The daemon part checks the anycast 300, /status and the heartbeat record.
  */
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -156,7 +157,7 @@ describe('external-ip in the daemon: the anycast 300, /status and the heartbeat 
       const port = await freePort([PRIVATE, G]);
       const config = loadRelayConfig([
         '--listen', PRIVATE, '--anycast', G, '--port', String(port), '--external-ip', PUBLIC,
-        '--redirect', 'fast', '--user', 'alice:secret-a', '--id', 'nat-relay',
+        '--redirect', 'fast', '--user', 'alice:secret-a', '--id', 'nat-relay', '--nonce-key', randomBytes(32).toString('hex'),
       ]);
       try {
         return { relay: await startDaemon(config, { log: silentLogger() }), port };

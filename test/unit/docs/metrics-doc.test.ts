@@ -66,9 +66,11 @@ async function registeredMetrics(): Promise<Map<string, Registered>> {
   const anycast = new Registry();
   registerAnycastMetrics(anycast, {
     metrics: new AnycastMetrics(),
-    load: { score: () => 0, components: () => ({ allocations: 0, bandwidth: 0, lag: 0 }) },
+    load: { score: () => 0, components: () => ({ allocations: 0, bandwidth: 0, lag: 0, memory: 0 }) },
     drain: { isDraining: false },
     pending: () => 0,
+    budget: { balance: 0 },
+    group: { peers: 0, count: () => 0 },
   });
   await collect('anycast', anycast, out);
 

@@ -30,6 +30,11 @@ export class FakeTime implements Clock, Timers {
     return t.id;
   }
 
+  /** Deferred work runs at once: there is no I/O to let through first. */
+  defer(fn: () => void): void {
+    fn();
+  }
+
   clearTimeout(handle: unknown): void {
     this.#timers = this.#timers.filter((t) => t.id !== handle);
   }

@@ -11,8 +11,8 @@ describe('load score', () => {
   });
 
   it('is the maximum of the components', () => {
-    const inputs = { ...idle, allocations: 200, relayedBytesPerSecond: 500_000, eventLoopLagMs: 10 };
-    expect(loadComponents(inputs)).toEqual({ allocations: 0.2, bandwidth: 0.5, lag: 0.1 });
+    const inputs = { ...idle, allocations: 200, relayedBytesPerSecond: 500_000, eventLoopLagMs: 30 };
+    expect(loadComponents(inputs)).toEqual({ allocations: 0.2, bandwidth: 0.5, lag: 0.1, memory: 0 });
     expect(loadScore(inputs)).toBeCloseTo(0.5);
   });
 
@@ -26,6 +26,21 @@ describe('load score', () => {
     expect(loadScore({ ...idle, eventLoopLagMs: 10_000 })).toBeCloseTo(0.9);
     expect(loadScore({ ...idle, eventLoopLagMs: 50 }, { lagFullMs: 50, lagCap: 1 })).toBe(1);
     expect(loadScore({ ...idle, eventLoopLagMs: 25 }, { lagFullMs: 50, lagCap: 1 })).toBeCloseTo(0.5);
+  });
+
+  it('ignores event-loop lag up to the floor (scheduler jitter, default 20 ms)', () => {
+    expect(loadScore({ ...idle, eventLoopLagMs: 20 })).toBe(0);
+    expect(loadScore({ ...idle, eventLoopLagMs: 25 })).toBeCloseTo(0.05);
+    expect(loadScore({ ...idle, eventLoopLagMs: 25 }, { lagFullMs: 100, lagCap: 0.9, lagFloorMs: 0 })).toBeCloseTo(0.25);
+  });
+
+  it('counts memory as the fuller of the V8 heap (vs its limit) and RSS (vs --memory-budget, 0 = none)', () => {
+    const memory = { heapUsedBytes: 600e6, heapLimitBytes: 2000e6, rssBytes: 900e6, budgetBytes: 0 };
+    expect(loadComponents({ ...idle, memory }).memory).toBeCloseTo(0.3);
+    expect(loadComponents({ ...idle, memory: { ...memory, budgetBytes: 1000e6 } }).memory).toBeCloseTo(0.9);
+    expect(loadScore({ ...idle, allocations: 100, memory: { ...memory, budgetBytes: 1000e6 } })).toBeCloseTo(0.9);
+    expect(loadScore({ ...idle, memory: { ...memory, heapUsedBytes: 2100e6 } })).toBe(1); // not capped: a full heap is a crash
+    expect(loadComponents({ ...idle, memory: { ...memory, heapLimitBytes: 0 } }).memory).toBe(0);
   });
 
   it('treats a zero limit as unlimited and bad inputs as 0', () => {

@@ -12,7 +12,7 @@ describe('anycast metrics', () => {
     registerAnycastMetrics(registry, {
       metrics,
       drain,
-      load: { score: () => score, components: () => ({ allocations: 0.25, bandwidth: 0.1, lag: 0 }) },
+      load: { score: () => score, components: () => ({ allocations: 0.25, bandwidth: 0.1, lag: 0, memory: 0.05 }) },
       pending: () => 3,
     });
     metrics.count('300');
@@ -29,6 +29,7 @@ describe('anycast metrics', () => {
     expect(text).toContain('anyturn_anycast_bytes_total{direction="out"} 96');
     expect(text).toContain('anyturn_load_score 0.25');
     expect(text).toContain('anyturn_load_component{component="bandwidth"} 0.1');
+    expect(text).toContain('anyturn_load_component{component="memory"} 0.05');
     expect(text).toContain('anyturn_anycast_draining 1');
     expect(text).toContain('anyturn_anycast_pending 3');
     score = 1;

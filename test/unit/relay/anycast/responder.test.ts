@@ -23,10 +23,11 @@ import {
   verifyIntegrity,
   type StunMessage,
 } from '../../../../src/stun/index.js';
+import { AnswerBudget } from '../../../../relay/anycast/answer-budget.js';
 import { DrainState } from '../../../../relay/anycast/drain.js';
 import { AnycastMetrics } from '../../../../relay/anycast/metrics.js';
 import { SourceRateLimiter } from '../../../../relay/anycast/rate-limit.js';
-import { AnycastResponder, type AnycastResponderOptions } from '../../../../relay/anycast/responder.js';
+import { AnycastResponder, type AnycastResponderOptions, type RaceGroupView } from '../../../../relay/anycast/responder.js';
 import { StaticRelayDirectory, type AlternateServers } from '../../../../relay/anycast/single-responder.js';
 import type { ClientTransport } from '../../../../relay/turn/client-transport.js';
 import type { TransportProtocol } from '../../../../relay/turn/five-tuple.js';
@@ -85,7 +86,12 @@ interface Setup {
 
 function setup(
   options: Partial<AnycastResponderOptions> = {},
-  extra: { rate?: Partial<ConstructorParameters<typeof SourceRateLimiter>[0]>; directory?: StaticRelayDirectory } = {},
+  extra: {
+    rate?: Partial<ConstructorParameters<typeof SourceRateLimiter>[0]>;
+    directory?: StaticRelayDirectory;
+    budget?: AnswerBudget;
+    group?: RaceGroupView;
+  } = {},
 ): Setup {
   const time = new FakeTime();
   const metrics = new AnycastMetrics();
@@ -103,6 +109,7 @@ function setup(
       race: 'race',
       raceMaxDelayMs: 100,
       raceCurve: 'linear',
+      raceStepMs: 20,
       relayId: 'r1',
       alternates: ALTERNATES,
       ...options,
@@ -115,7 +122,9 @@ function setup(
       load: { score: () => load.value },
       drain,
       limiter,
+      budget: extra.budget ?? new AnswerBudget({ burstBytes: 1e9, refundBytes: 0, reserveBytes: 0, earnRatio: 1 }),
       metrics,
+      group: extra.group,
       directory: extra.directory,
       timers: time,
     },
@@ -261,7 +270,7 @@ describe('AnycastResponder: strict mode (RFC 8489 §14.8)', () => {
     expect(metrics.get('dropped-no-alternate')).toBe(1);
   });
 
-  it('401 for a wrong password, an unknown user, a foreign realm or a forged nonce; 438 for a stale nonce; 400 without NONCE', () => {
+  it('401 for a wrong password, an unknown user or a foreign realm; 438 for a stale or forged nonce (as on unicast); 400 without NONCE', () => {
     const { responder, udp, nonces, time, metrics } = setup();
     const nonce = nonces.issue();
     responder.handle(udp, request({ auth: { nonce, key: WRONG_KEY } }), CLIENT, 1);
@@ -271,7 +280,7 @@ describe('AnycastResponder: strict mode (RFC 8489 §14.8)', () => {
     responder.handle(udp, request({ auth: { nonce, realm: 'elsewhere' } }), CLIENT, 1);
     expect(readErrorCode(udp.last())).toEqual({ code: 401, reason: '' });
     responder.handle(udp, request({ auth: { nonce: `${nonce.slice(0, -2)}xx` } }), CLIENT, 1);
-    expect(readErrorCode(udp.last())).toEqual({ code: 401, reason: '' });
+    expect(readErrorCode(udp.last())).toEqual({ code: 438, reason: '' });
     expect(readString(udp.last(), Attr.NONCE)).toBeDefined();
 
     time.advance(600_001);
@@ -286,8 +295,8 @@ describe('AnycastResponder: strict mode (RFC 8489 §14.8)', () => {
     responder.handle(udp, msgOf(w.toBuffer()), CLIENT, 1);
     expect(readErrorCode(udp.last())).toEqual({ code: 400, reason: '' });
     expect(metrics.get('300')).toBe(0);
-    expect(metrics.get('401')).toBe(4);
-    expect(metrics.get('438')).toBe(1);
+    expect(metrics.get('401')).toBe(3);
+    expect(metrics.get('438')).toBe(2);
     expect(metrics.get('400')).toBe(1);
   });
 
@@ -606,3 +615,123 @@ interface StunPackage {
   validateFingerprint(m: unknown): boolean;
   constants: Record<string, number>;
 }
+
+/** A race group whose ranking the test sets, recording the claims the responder sends. */
+class FakeGroup implements RaceGroupView {
+  peers = 2;
+  loadStep = 0;
+  nextRank = 0;
+  readonly claims: string[] = [];
+  rank(): number {
+    return this.nextRank;
+  }
+  claim(clientAddress: string, clientPort: number, transactionId: Buffer): void {
+    this.claims.push(`${clientAddress}|${clientPort}|${transactionId.toString('hex')}`);
+  }
+  refresh(): void {}
+}
+
+describe('AnycastResponder: one answer per race (race group)', () => {
+  it('rank 0 answers at once and claims the request; rank r waits r race steps', () => {
+    const group = new FakeGroup();
+    const { responder, udp, time } = setup({ raceStepMs: 20 }, { group });
+    const first = request();
+    responder.handle(udp, first, CLIENT, 1);
+    expect(udp.sent).toHaveLength(1);
+    expect(group.claims).toEqual([`${CLIENT}|1|${first.transactionId.toString('hex')}`]);
+    group.nextRank = 2;
+    responder.handle(udp, request(), CLIENT, 2);
+    time.advance(39);
+    expect(udp.sent).toHaveLength(1);
+    time.advance(1);
+    expect(udp.sent).toHaveLength(2);
+    expect(group.claims).toHaveLength(2);
+  });
+
+  it('a peer claim cancels the pending answer (nothing sent, no claim of ours); a claim that came first suppresses it', () => {
+    const group = new FakeGroup();
+    const { responder, udp, time, metrics } = setup({}, { group });
+    group.nextRank = 1;
+    const req = request();
+    responder.handle(udp, req, CLIENT, 7);
+    expect(responder.pending).toBe(1);
+    responder.peerClaimed(CLIENT, 7, req.transactionId);
+    time.advance(1000);
+    expect(udp.sent).toHaveLength(0);
+    expect(group.claims).toHaveLength(0);
+    expect(metrics.get('silent-claimed')).toBe(1);
+
+    const early = request();
+    responder.peerClaimed(CLIENT, 8, early.transactionId);
+    responder.handle(udp, early, CLIENT, 8);
+    time.advance(1000);
+    expect(udp.sent).toHaveLength(0);
+    expect(metrics.get('silent-claimed')).toBe(2);
+  });
+
+  it('a claim is remembered only briefly: a retransmission after the claimer died is answered', () => {
+    const group = new FakeGroup();
+    const { responder, udp, time } = setup({}, { group });
+    group.nextRank = 1;
+    const req = request();
+    responder.peerClaimed(CLIENT, 9, req.transactionId); // the claimer answered, then died
+    time.advance(250); // the client's retransmission timer
+    responder.handle(udp, req, CLIENT, 9);
+    time.advance(20);
+    expect(udp.sent).toHaveLength(1);
+  });
+
+  it('a retransmission while our answer waits does not queue a second answer', () => {
+    const group = new FakeGroup();
+    const { responder, udp, time } = setup({}, { group });
+    group.nextRank = 1;
+    const req = request();
+    responder.handle(udp, req, CLIENT, 10);
+    responder.handle(udp, req, CLIENT, 10);
+    expect(responder.pending).toBe(1);
+    time.advance(100);
+    expect(udp.sent).toHaveLength(1);
+  });
+});
+
+describe('AnycastResponder: byte budget of unauthenticated answers', () => {
+  it('answers only what the requests paid for (plus the burst), at any source spread; 300s to valid MI are not budgeted', () => {
+    const budget = new AnswerBudget({ burstBytes: 200, refundBytes: 100, reserveBytes: 0, earnRatio: 1 });
+    const { responder, udp, nonces, metrics } = setup({}, { budget, rate: { perSourceRate: 0, globalRate: 0 } });
+    let bytesIn = 0;
+    for (let i = 0; i < 2000; i++) {
+      const req = request(); // 28 bytes: the smallest Allocate
+      bytesIn += req.raw.length;
+      responder.handle(udp, req, `198.51.${i >> 8}.${i & 255}`, 1000 + i);
+    }
+    const bytesOut = udp.sent.reduce((n, s) => n + s.data.length, 0);
+    expect(bytesOut).toBeLessThanOrEqual(bytesIn + 200);
+    expect(bytesOut).toBeGreaterThan(bytesIn - 200);
+    expect(metrics.get('dropped-budget')).toBeGreaterThan(1000);
+    const sentBefore = udp.sent.length;
+    responder.handle(udp, request({ auth: { nonce: nonces.issue() } }), CLIENT, 2);
+    expect(udp.sent).toHaveLength(sentBefore + 1);
+    expect(readErrorCode(udp.last())).toMatchObject({ code: 300 });
+  });
+
+  it('retransmissions come first: a copy seen before may spend the reserve that fresh requests may not', () => {
+    const budget = new AnswerBudget({ burstBytes: 100, refundBytes: 0, reserveBytes: 100, earnRatio: 1 });
+    const { responder, udp, metrics } = setup({}, { budget });
+    const req = request();
+    responder.handle(udp, req, CLIENT, 4); // first copy: only what lies above the reserve (nothing)
+    expect(udp.sent).toHaveLength(0);
+    expect(metrics.get('dropped-budget')).toBe(1);
+    responder.handle(udp, req, CLIENT, 4); // the client retransmits
+    expect(udp.sent).toHaveLength(1);
+  });
+
+  it('a budget drop is still claimed: the other relays do not answer instead', () => {
+    const group = new FakeGroup();
+    const budget = new AnswerBudget({ burstBytes: 1, refundBytes: 0, reserveBytes: 0, earnRatio: 1 });
+    const { responder, udp, metrics } = setup({}, { group, budget });
+    responder.handle(udp, request(), CLIENT, 3);
+    expect(udp.sent).toHaveLength(0);
+    expect(group.claims).toHaveLength(1);
+    expect(metrics.get('dropped-budget')).toBe(1);
+  });
+});

@@ -156,7 +156,7 @@ describe('StreamFramer', () => {
     expect(framer.push(Buffer.concat([good, Buffer.from('GARBAGE!')]))).toBe('ok'); // 'G' = 0x47: ChannelData bits
     // "GARBAGE!" frames as ChannelData 0x4741 with length 0x5242: the framer waits for it...
     expect(out).toEqual([good]);
-    expect(framer.bufferedBytes).toBe(8);
+    expect(framer.bufferedBytes).toBe(2048); // the buffer a split message is assembled in starts at 2 KiB
 
     const second = collect();
     expect(second.framer.push(Buffer.concat([good, Buffer.from([0xff, 1, 2, 3])]))).toBe('garbage');
@@ -189,5 +189,57 @@ describe('StreamFramer', () => {
       expect(framer.bufferedBytes).toBeLessThanOrEqual(MAX_FRAME_BYTES);
     }
     expect(garbage).toBeGreaterThan(0);
+  });
+});
+
+describe('StreamFramer: the bytes a split message holds', () => {
+  /** A budget like StreamGuard's: a total that reserve() may not pass. */
+  function budget(max: number): { reserve(n: number): boolean; unreserve(n: number): void; used: number } {
+    const b = {
+      used: 0,
+      reserve(n: number): boolean {
+        if (b.used + n > max) return false;
+        b.used += n;
+        return true;
+      },
+      unreserve(n: number): void {
+        b.used -= n;
+      },
+    };
+    return b;
+  }
+
+  it('grows with what arrives (2 KiB, doubling) instead of taking 64 KiB for a header, and gives it all back', () => {
+    const b = budget(1 << 20);
+    const out: Buffer[] = [];
+    const framer = new StreamFramer((m) => out.push(Buffer.from(m)), b);
+    const { wire, message } = channelData(0x4001, 0xffff);
+    expect(framer.push(wire.subarray(0, 8))).toBe('ok');
+    expect(framer.bufferedBytes).toBe(2048);
+    expect(b.used).toBe(2048);
+    expect(framer.push(wire.subarray(8, 3000))).toBe('ok');
+    expect(framer.bufferedBytes).toBe(4096);
+    expect(framer.push(wire.subarray(3000, 40_000))).toBe('ok');
+    expect(framer.bufferedBytes).toBe(40_000);
+    expect(framer.push(wire.subarray(40_000))).toBe('ok');
+    expect(out).toEqual([message]);
+    expect(framer.bufferedBytes).toBe(0);
+    expect(b.used).toBe(0);
+    expect(framer.inMessage).toBe(false);
+  });
+
+  it("answers 'overload' when the shared budget cannot hold the next bytes, and returns what it held", () => {
+    const b = budget(10_000);
+    const first = new StreamFramer(() => {}, b);
+    const second = new StreamFramer(() => {}, b);
+    const { wire } = channelData(0x4001, 0xffff);
+    expect(first.push(wire.subarray(0, 6000))).toBe('ok');
+    expect(b.used).toBe(6000);
+    expect(second.push(wire.subarray(0, 2000))).toBe('ok');
+    expect(second.push(wire.subarray(2000, 4100))).toBe('overload'); // growing to 4100 bytes: 6000 + 4100 > 10 000
+    expect(second.broken).toBe(true);
+    expect(b.used).toBe(6000);
+    first.reset();
+    expect(b.used).toBe(0);
   });
 });

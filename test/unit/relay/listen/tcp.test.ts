@@ -135,7 +135,7 @@ describe('TcpListener', () => {
     second.on('error', () => {});
     await new Promise((resolve) => second.once('close', resolve));
     expect((await first.binding()).port).toBe(first.socket.localPort);
-    expect(relay.streamMetrics.refusedCount).toBe(1);
+    expect(relay.streamMetrics.refusedCount('total')).toBe(1);
     expect(relay.listener.connectionCount).toBe(1);
   });
 

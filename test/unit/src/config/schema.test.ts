@@ -7,6 +7,7 @@ import { AnyturnError } from '../../../../src/errors.js';
 import { configDir, invalid } from './fixtures.js';
 
 const { dir, yamlFile } = configDir('anyturn-schema-', 'relay');
+const KEY = '00112233445566778899aabbccddeeff';
 
 describe('relay config defaults', () => {
   it('are the documented ones', () => {
@@ -16,8 +17,9 @@ describe('relay config defaults', () => {
       listen: ['127.0.0.1'], port: 3478, tcp: true, tlsPort: undefined, tlsCert: undefined, tlsKey: undefined,
       relayIp: ['127.0.0.1'], minPort: 49152, maxPort: 65535, realm: 'anyturn', user: [], authSecret: [],
       capacity: 10000, metrics: undefined, pop: 'default', allowPeer: [], denyPeer: [], anycast: [],
-      redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, maxBps: 0, linkCapacity: 125_000_000,
-      raceMaxDelay: 100, raceCurve: 'linear', anycastRate: 10, udpBuffer: 4194304, logLevel: 'info', software: 'anyturn',
+      redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, channelQuota: 1000, userChannelQuota: 0, memoryBudget: 0, maxBps: 0, linkCapacity: 125_000_000,
+      raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, anycastBudget: 2048, udpBuffer: 4194304,
+      streamMaxConnections: 0, streamMaxPerSource: 256, streamBufferBudget: 67108864, streamRequestTimeout: 10000, logLevel: 'info', software: 'anyturn',
       lifetimeMax: 3600, nonceTtl: 600,
     } satisfies Omit<RelayConfig, 'nonceKey' | 'id'>);
     expect(id).toBe(hostname().split('.')[0].replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'relay');
@@ -46,7 +48,7 @@ describe('relay flags', () => {
       '--allow-peer', '10.9.0.0/16', '--deny-peer', '192.0.2.7', '--anycast', '192.0.2.1', '--anycast', '2001:db8::1',
       '--redirect', 'fast', '--race', 'single', '--redis', 'redis://10.0.0.9:6379/0', '--user-quota', '5',
       '--max-bps', '100000', '--link-capacity', '1000000', '--race-max-delay', '80', '--race-curve', 'quadratic',
-      '--anycast-rate', '2.5', '--log-level', 'debug', '--software', '', '--lifetime-max', '1200',
+      '--race-group', '239.1.2.3:4000', '--race-step', '30', '--anycast-rate', '2.5', '--log-level', 'debug', '--software', '', '--lifetime-max', '1200',
       '--nonce-ttl', '30', '--nonce-key', '00112233445566778899aabbccddeeff',
     ]);
     expect(c).toMatchObject({
@@ -56,7 +58,8 @@ describe('relay flags', () => {
       capacity: 1000, metrics: { address: '::1', port: 9100 }, id: 'relay-1', pop: 'fra1',
       allowPeer: ['10.9.0.0/16'], denyPeer: ['192.0.2.7/32'], anycast: ['192.0.2.1', '2001:db8::1'],
       redirect: 'fast', race: 'single', redis: 'redis://10.0.0.9:6379/0', userQuota: 5, maxBps: 100000,
-      linkCapacity: 1_000_000, raceMaxDelay: 80, raceCurve: 'quadratic', anycastRate: 2.5, logLevel: 'debug',
+      linkCapacity: 1_000_000, raceMaxDelay: 80, raceCurve: 'quadratic', raceGroup: { address: '239.1.2.3', port: 4000 },
+      raceStep: 30, anycastRate: 2.5, logLevel: 'debug',
       software: '', lifetimeMax: 1200, nonceTtl: 30,
     });
     expect(c.nonceKey.toString('hex')).toBe('00112233445566778899aabbccddeeff');
@@ -104,8 +107,8 @@ describe('relay flags', () => {
     expect(invalid(['--listen', '10.0.0.1', '--listen', 'localhost'])).toBe('listen[1]: not an IP address');
     expect(invalid(['--listen', '10.0.0.1', '--listen', '10.0.0.1'])).toBe('listen[1]: duplicate address 10.0.0.1');
     expect(invalid(['--relay-ip', '10.0.0.300'])).toBe('relay-ip[0]: not an IP address');
-    expect(invalid(['--anycast', 'G'])).toBe('anycast[0]: not an IP address');
-    expect(invalid(['--anycast', '127.0.0.1'])).toBe('anycast[0]: 127.0.0.1 is also a listen address');
+    expect(invalid(['--anycast', 'G', '--nonce-key', KEY])).toBe('anycast[0]: not an IP address');
+    expect(invalid(['--anycast', '127.0.0.1', '--nonce-key', KEY])).toBe('anycast[0]: 127.0.0.1 is also a listen address');
     expect(invalid(['--allow-peer', '10.0.0.0/8', '--allow-peer', '10.0.0.0/33'])).toMatch(/^allow-peer\[1\]: not a CIDR block/);
     expect(invalid(['--deny-peer', 'fc00::/129'])).toMatch(/^deny-peer\[0\]: not a CIDR block/);
     expect(invalid(['--deny-peer', '10.0.0.0/x'])).toMatch(/^deny-peer\[0\]: not a CIDR block/);
@@ -127,6 +130,9 @@ describe('relay flags', () => {
     expect(invalid(['--redirect', 'slow'])).toBe("redirect: must be one of strict, fast, got 'slow'");
     expect(invalid(['--race', 'x'])).toBe("race: must be one of race, single, got 'x'");
     expect(invalid(['--race-curve', 'cubic'])).toBe("race-curve: must be one of linear, quadratic, got 'cubic'");
+    expect(invalid(['--race-group', '10.0.0.1:4000'])).toMatch(/^race-group: .*multicast/);
+    expect(invalid(['--race-step', '0'])).toMatch(/^race-step: /);
+    expect(loadRelayConfig(['--race-group', 'off']).raceGroup).toBeUndefined();
     expect(invalid(['--log-level', 'loud'])).toMatch(/^log-level: must be one of fatal, error, warn, info/);
     expect(invalid(['--capacity', '0'])).toBe('capacity: must be >= 1, got 0');
     expect(invalid(['--user-quota', '-1'])).toBe('user-quota: must be >= 0, got -1');
@@ -134,6 +140,7 @@ describe('relay flags', () => {
     expect(invalid(['--link-capacity', '0'])).toBe('link-capacity: must be >= 1, got 0');
     expect(invalid(['--race-max-delay', '-5'])).toBe('race-max-delay: must be >= 0, got -5');
     expect(invalid(['--anycast-rate', '0'])).toBe('anycast-rate: must be > 0, got 0');
+    expect(invalid(['--anycast-budget', '-1'])).toMatch(/^anycast-budget: /);
     expect(invalid(['--lifetime-max', '0'])).toBe('lifetime-max: must be >= 1, got 0');
     expect(invalid(['--nonce-ttl', '0'])).toBe('nonce-ttl: must be >= 1, got 0');
     expect(invalid(['--software', 'x'.repeat(128)])).toBe('software: must be at most 127 characters');
@@ -154,7 +161,7 @@ describe('relay config file', () => {
     const file = yamlFile(
       [
         'listen: [10.2.0.1, 10.2.0.2]', 'port: 3479', 'realm: file.example', 'user:', '  - alice:one', '  - bob:two',
-        'capacity: 50', 'metrics: "127.0.0.1:9200"', 'anycast: 192.0.2.10', 'tcp: false', 'pop: ams',
+        'capacity: 50', 'metrics: "127.0.0.1:9200"', 'anycast: 192.0.2.10', 'tcp: false', 'pop: ams', `nonce-key: "${KEY}"`,
       ].join('\n'),
     );
     const fromFile = loadRelayConfig(['--config', file]);
