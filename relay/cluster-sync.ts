@@ -13,13 +13,14 @@
  *
  * Nothing here is on a packet path: store writes are started from a timer or from allocation lifecycle events and
  * never awaited there; reads (`relays()`) come from the store's local cache. While the store is unreachable its
- * writes resolve 'queued' and the store writes this relay's state again when it returns.
+ * writes resolve 'queued' and the store writes this relay's state again when it returns; the heartbeat record is
+ * the one of that moment (published on the store's `connection` 'up'), not the last one written before the outage.
  */
 import type { RestSecrets } from '../src/auth/credential-store.js';
 import type { NonceService } from '../src/auth/nonce.js';
 import type { Clock } from '../src/clock.js';
 import type { ClusterStore } from '../src/cluster/store.js';
-import type { RelayAddress, RelayedAddress, RelayHeartbeat, RelayOverlay, RelayRecord, RelayState } from '../src/cluster/types.js';
+import type { ConnectionState, RelayAddress, RelayedAddress, RelayHeartbeat, RelayOverlay, RelayRecord, RelayState } from '../src/cluster/types.js';
 import type { Logger } from '../src/log.js';
 import { systemTimers, type Timers } from './anycast/delay-queue.js';
 import { LoadMonitor, type LoadProvider } from './anycast/load-monitor.js';
@@ -28,7 +29,7 @@ import type { ListenerStatus } from './http/server.js';
 import { NO_ADDRESS_MAP, type AddressMap } from './turn/address-map.js';
 import type { Allocation } from './turn/allocation.js';
 import { familyOf } from './turn/five-tuple.js';
-import type { TurnServer } from './turn/turn-server.js';
+import type { TurnServerEvents } from './turn/turn-server.js';
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
 export const DEFAULT_HEARTBEAT_TTL_MS = 3000;
@@ -53,9 +54,16 @@ export interface ClusterSyncOptions {
   claimGraceMs?: number;
 }
 
+/** What ClusterSync reads of the TurnServer: the allocation count and the allocation lifecycle events. */
+export interface AllocationEvents {
+  readonly allocationCount: number;
+  on<K extends 'allocation' | 'allocationclosed'>(event: K, listener: (...args: TurnServerEvents[K]) => void): unknown;
+  off<K extends 'allocation' | 'allocationclosed'>(event: K, listener: (...args: TurnServerEvents[K]) => void): unknown;
+}
+
 export interface ClusterSyncDeps {
   store: ClusterStore;
-  turn: Pick<TurnServer, 'on' | 'off' | 'allocationCount'>;
+  turn: AllocationEvents;
   restSecrets: RestSecrets;
   nonces: NonceService;
   /** Monotonic counters of relayed bytes (clients + peers). */
@@ -99,6 +107,10 @@ export class ClusterSync {
   readonly #onNonceKey = (key: Buffer): void => {
     this.#deps.nonces.setKey(key);
     this.#log.info('fleet nonce key adopted from the cluster store');
+  };
+  /** The store is back (a restart may have emptied it): publish the state of now, not the last heartbeat's. */
+  readonly #onConnection = (state: ConnectionState): void => {
+    if (state === 'up' && this.#closed === undefined) void this.#publish();
   };
   readonly #onAllocation = (allocation: Allocation): void => this.#claim(allocation);
   readonly #onAllocationClosed = (allocation: Allocation): void => this.#release(allocation);
@@ -148,6 +160,7 @@ export class ClusterSync {
         this.#log.warn({ err: (err as Error).message }, 'fleet nonce key not loaded; keeping the local one');
       }
     }
+    store.on('connection', this.#onConnection);
     turn.on('allocation', this.#onAllocation);
     turn.on('allocationclosed', this.#onAllocationClosed);
     if (this.#opts.authSecrets.length === 0 && store.secrets().length === 0 && store.kind === 'redis') {
@@ -189,6 +202,7 @@ export class ClusterSync {
       store.off('secrets', this.#onSecrets);
       store.off('egressRules', this.#onEgressRules);
       store.off('nonceKey', this.#onNonceKey);
+      store.off('connection', this.#onConnection);
       turn.off('allocation', this.#onAllocation);
       turn.off('allocationclosed', this.#onAllocationClosed);
       await Promise.allSettled([...this.#inflight]);
@@ -214,12 +228,22 @@ export class ClusterSync {
     this.#heartbeating = true;
     try {
       this.#sampleBandwidth();
+      await this.#publish();
+    } finally {
+      this.#heartbeating = false;
+    }
+  }
+
+  /**
+   * Renews the claims and writes the record of now. The store keeps the record as this relay's own at once (before
+   * any await), so a resync that follows writes this one, never an older heartbeat.
+   */
+  async #publish(): Promise<void> {
+    try {
       this.#renewClaims();
       await this.#track(this.#deps.store.heartbeat(this.heartbeatRecord(), this.#opts.heartbeatTtlMs));
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, 'heartbeat refused');
-    } finally {
-      this.#heartbeating = false;
     }
   }
 

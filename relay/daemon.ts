@@ -19,6 +19,7 @@ import { NonceService } from '../src/auth/nonce.js';
 import { registerBuildInfo } from '../src/build/build-info-metric.js';
 import { systemClock, type Clock } from '../src/clock.js';
 import { openClusterStore } from '../src/cluster/store.js';
+import { TURN_LIFETIMES } from '../src/config/defaults.js';
 import type { RelayConfig } from '../src/config/schema.js';
 import { AnyturnError } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
@@ -102,9 +103,9 @@ export function turnOptionsFrom(config: RelayConfig, allowPeers: readonly string
     userChannelQuota: config.userChannelQuota,
     maxBytesPerSecond: config.maxBps,
     maxLifetimeSeconds: config.lifetimeMax,
-    defaultLifetimeSeconds: Math.min(600, config.lifetimeMax),
-    permissionLifetimeSeconds: 300,
-    channelLifetimeSeconds: 600,
+    defaultLifetimeSeconds: Math.min(TURN_LIFETIMES.allocation, config.lifetimeMax),
+    permissionLifetimeSeconds: TURN_LIFETIMES.permission,
+    channelLifetimeSeconds: TURN_LIFETIMES.channel,
     allowPeers,
     denyPeers: config.denyPeer,
   };

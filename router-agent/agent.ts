@@ -19,7 +19,6 @@ export type RouterAgentEvents = {
   reconciled: [result: ReconcileResult];
   /** A relay's health changed (re-emitted from RelayHealth, for the BGP loop: announcer.ts). */
   health: [status: RelayStatus, previous: RelayHealthState];
-  listenererror: [event: string, error: unknown];
 };
 
 const NETLINK_DEBOUNCE_MS = 100;
@@ -41,6 +40,7 @@ export class RouterAgent extends TypedEmitter<RouterAgentEvents> {
     super();
     this.config = config;
     this.#log = deps.log;
+    this.logListenerErrorsTo(this.#log);
     this.#metrics = deps.metrics;
     this.#passes = new CoalescedRunner(
       () => this.#pass(),

@@ -63,7 +63,6 @@ export type AnnouncerEvents = {
   evaluated: [decision: PolicyDecision, outcome: EvaluationOutcome];
   /** BIRD now routes differently (announce, withdraw, another prepend count). */
   changed: [decision: PolicyDecision, previous: PolicyDecision | undefined];
-  listenererror: [event: string, error: unknown];
 };
 
 export class Announcer extends TypedEmitter<AnnouncerEvents> {
@@ -87,6 +86,7 @@ export class Announcer extends TypedEmitter<AnnouncerEvents> {
     this.options = { ...options, prefixes: [...options.prefixes] };
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'announcer' });
+    this.logListenerErrorsTo(this.#log);
     this.#clock = deps.clock ?? systemClock;
     this.#evaluations = new CoalescedRunner(
       () => this.evaluate(),

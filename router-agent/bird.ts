@@ -62,7 +62,6 @@ export interface BirdProtocolStatus {
 export type BgpDriverEvents = {
   announced: [decision: BgpDecision];
   withdrawn: [decision: BgpDecision];
-  listenererror: [event: string, error: unknown];
 };
 
 export class BgpDriver extends TypedEmitter<BgpDriverEvents> {
@@ -79,6 +78,7 @@ export class BgpDriver extends TypedEmitter<BgpDriverEvents> {
     super();
     this.#opts = { ...opts, prefixes: [...opts.prefixes] };
     this.#log = opts.log.child({ component: 'bgp' });
+    this.logListenerErrorsTo(this.#log);
     this.symbols = bgpSymbols(opts);
     // Validate everything now, not on the first decision.
     renderBgpInclude(this.#opts, { action: 'withdraw', prepend: 0 });

@@ -45,7 +45,6 @@ export interface RelayStatus {
 
 export type RelayHealthEvents = {
   change: [status: RelayStatus, previous: RelayHealthState];
-  listenererror: [event: string, error: unknown];
 };
 
 interface Tracked {
@@ -76,6 +75,7 @@ export class RelayHealth extends TypedEmitter<RelayHealthEvents> {
     super();
     this.#options = options;
     this.#log = deps.log;
+    this.logListenerErrorsTo(this.#log);
     this.#clock = deps.clock ?? systemClock;
     const now = this.#clock.now();
     this.#tracked = targets.map((target) => ({

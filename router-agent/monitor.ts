@@ -12,7 +12,6 @@ import type { Logger } from '../src/log.js';
 
 export type NetlinkMonitorEvents = {
   change: [line: string];
-  listenererror: [event: string, error: unknown];
 };
 
 export interface NetlinkMonitorOptions {
@@ -35,6 +34,7 @@ export class NetlinkMonitor extends TypedEmitter<NetlinkMonitorEvents> {
     super();
     this.#options = options;
     this.#log = deps.log;
+    this.logListenerErrorsTo(this.#log);
   }
 
   start(): void {

@@ -2,7 +2,7 @@
 # Installs the Debian packages the test suite drives (real coturn clients, BIRD,
 # redis-server, Chromium, Firefox ESR, baresip, iproute2). As root it installs what is missing
 # (apt-get update once, then apt-get install -y); otherwise it stops and prints
-# the exact command to run.
+# the exact command to run. It never stops a process (see the end).
 set -euo pipefail
 
 # package -> a file it provides (checked instead of asking dpkg, so a manual
@@ -46,7 +46,7 @@ echo "pretest: installing ${sorted[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${sorted[@]}"
-# The coturn package starts a system turnserver on 3478; the tests run their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now coturn >/dev/null 2>&1 || true; fi
-pkill -x turnserver >/dev/null 2>&1 || true
-pkill -x bird >/dev/null 2>&1 || true
+# Nothing installed here is stopped or disabled: a system turnserver (coturn's service, on 3478/5349) or BIRD
+# (bird2's service, /run/bird/bird.ctl) keeps running. The tests never need them gone: their relays listen on free
+# loopback ports or inside network namespaces they make, and their BIRDs run in namespaces with their own config,
+# control socket and pid file. Tests stop only the processes they started, by PID.

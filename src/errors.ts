@@ -1,9 +1,10 @@
 /**
  * Every failure an operator can see has a stable code (ATN_ERR_<AREA>_<WHAT>).
  * The list below is the single source of truth: docs/errors.md documents every
- * entry and test/unit/src/errors.test.ts fails when the two disagree.
+ * entry and test/unit/src/errors.test.ts fails when the two disagree, or when a
+ * code is raised nowhere.
  *
- * To add an error: add an entry here, document it in docs/errors.md.
+ * To add an error: add an entry here, raise it, document it in docs/errors.md.
  */
 
 export const ERROR_CODES = {
@@ -15,13 +16,11 @@ export const ERROR_CODES = {
   ATN_ERR_AUTH_UNAUTHORIZED: { stunCode: 401, summary: 'credentials are missing or wrong' },
   ATN_ERR_AUTH_STALE_NONCE: { stunCode: 438, summary: 'the nonce has expired' },
   ATN_ERR_TURN_FORBIDDEN: { stunCode: 403, summary: 'the peer address is refused by the peer policy' },
-  ATN_ERR_STUN_UNKNOWN_ATTRIBUTE: { stunCode: 420, summary: 'a comprehension-required attribute is unknown' },
   ATN_ERR_STUN_ENCODE: { stunCode: undefined, summary: 'a STUN message cannot be encoded (bad address or value from the caller)' },
   ATN_ERR_TURN_ALLOCATION_MISMATCH: { stunCode: 437, summary: 'the request does not fit the allocation state' },
   ATN_ERR_TURN_WRONG_CREDENTIALS: { stunCode: 441, summary: 'the credentials differ from the allocation\'s' },
   ATN_ERR_TURN_UNSUPPORTED_TRANSPORT: { stunCode: 442, summary: 'the requested transport is not supported' },
   ATN_ERR_TURN_PEER_FAMILY_MISMATCH: { stunCode: 443, summary: 'the peer address family does not match the relay' },
-  ATN_ERR_TURN_CONNECTION_EXISTS: { stunCode: 446, summary: 'the connection already exists' },
   ATN_ERR_TURN_ADDRESS_FAMILY_UNSUPPORTED: { stunCode: 440, summary: 'the address family is not supported' },
   ATN_ERR_TURN_QUOTA_REACHED: { stunCode: 486, summary: 'the allocation quota is reached' },
   ATN_ERR_TURN_INSUFFICIENT_CAPACITY: { stunCode: 508, summary: 'the relay has no capacity left' },

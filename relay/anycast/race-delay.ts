@@ -12,10 +12,8 @@
  * 10 ms apart, well above the jitter of a PoP LAN. The delay stays far below the client's first retransmission
  * timer (RFC 8489 RTO 500 ms; libwebrtc 250 ms), so a fully loaded PoP still answers before a retransmit.
  */
+import type { RaceCurve } from '../../src/config/schema.js';
 import { assertNever } from '../../src/errors.js';
-
-export const RACE_CURVES = ['linear', 'quadratic'] as const;
-export type RaceCurve = (typeof RACE_CURVES)[number];
 
 export type SilenceReason = 'full' | 'draining';
 

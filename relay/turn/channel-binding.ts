@@ -1,5 +1,5 @@
 /**
- * A channel binding (RFC 8656 §12): channel number 0x4000-0x4FFF ↔ peer transport address, for 600 s unless
+ * A channel binding (RFC 8656 §12): channel number (CHANNEL_MIN-CHANNEL_MAX) ↔ peer transport address, for 600 s unless
  * refreshed by ChannelBind. Once expired it carries no data, but the number and the peer stay locked (no
  * rebinding to anything else) for 5 more minutes (§12: a stale ChannelData message still in flight must not be
  * delivered to a different peer); the allocation's sweep then forgets it.

@@ -3,7 +3,9 @@
  *
  * Ports come from [minPort, maxPort], chosen at random (RFC 6056) per relay IP address: one bitmap of 65536
  * bytes per address marks the ports in use. EVEN-PORT asks for an even port; with R=1 the next (odd) port is
- * held too and a RESERVATION-TOKEN names it, for a later Allocate, until the reservation expires (30 s).
+ * held too and a RESERVATION-TOKEN names it, for a later Allocate, until the reservation expires (30 s). Each
+ * reservation names its holder (the username whose quota carries it, see quota.ts); `onReservationExpired` hears
+ * of every reservation that ends unclaimed, so that the holder's quota is given back.
  *
  * The allocator only books ports; the caller binds the socket and releases the port if the bind fails.
  */
@@ -15,21 +17,32 @@ interface Reservation {
   readonly address: string;
   readonly port: number;
   readonly expiresAt: number;
+  readonly holder: string;
+}
+
+export interface PortAllocatorOptions {
+  minPort: number;
+  maxPort: number;
+  reservationLifetimeMs: number;
+  /** A reservation ended unclaimed (expired): its port is free again. */
+  onReservationExpired?: (holder: string) => void;
 }
 
 export class PortAllocator {
   readonly #min: number;
   readonly #max: number;
   readonly #reservationMs: number;
+  readonly #onReservationExpired: (holder: string) => void;
   readonly #used = new Map<string, Uint8Array>();
   readonly #count = new Map<string, number>();
   /** Token (hex) → reservation. */
   readonly #reservations = new Map<string, Reservation>();
 
-  constructor(options: { minPort: number; maxPort: number; reservationLifetimeMs: number }) {
+  constructor(options: PortAllocatorOptions) {
     this.#min = options.minPort;
     this.#max = options.maxPort;
     this.#reservationMs = options.reservationLifetimeMs;
+    this.#onReservationExpired = options.onReservationExpired ?? (() => undefined);
   }
 
   /**
@@ -70,17 +83,26 @@ export class PortAllocator {
     this.#count.set(address, (this.#count.get(address) ?? 1) - 1);
   }
 
-  /** Turns a booked port into a reservation and returns its 8-byte token. */
-  reserve(address: string, port: number, nowMs: number): Buffer {
+  /** Turns a booked port into a reservation held by `holder` and returns its 8-byte token. */
+  reserve(address: string, port: number, nowMs: number, holder: string): Buffer {
     const token = randomBytes(8);
-    this.#reservations.set(token.toString('hex'), { address, port, expiresAt: nowMs + this.#reservationMs });
+    this.#reservations.set(token.toString('hex'), { address, port, expiresAt: nowMs + this.#reservationMs, holder });
     return token;
   }
 
-  /** Whether `token` names a live reservation (RFC 8656 §7.2 step 5), without taking it. */
-  hasReservation(token: Buffer, nowMs: number): boolean {
+  /** The holder of the live reservation `token` names (RFC 8656 §7.2 step 5), without taking it. */
+  holderOf(token: Buffer, nowMs: number): string | undefined {
     const r = this.#reservations.get(token.toString('hex'));
-    return r !== undefined && r.expiresAt > nowMs;
+    return r !== undefined && r.expiresAt > nowMs ? r.holder : undefined;
+  }
+
+  /** Drops a reservation and frees its port without `onReservationExpired` (the Allocate that made it failed). */
+  cancel(token: Buffer): void {
+    const key = token.toString('hex');
+    const r = this.#reservations.get(key);
+    if (r === undefined) return;
+    this.#reservations.delete(key);
+    this.release(r.address, r.port);
   }
 
   /**
@@ -94,6 +116,7 @@ export class PortAllocator {
     this.#reservations.delete(key);
     if (r.expiresAt <= nowMs) {
       this.release(r.address, r.port);
+      this.#onReservationExpired(r.holder);
       return undefined;
     }
     return { address: r.address, port: r.port };
@@ -106,6 +129,7 @@ export class PortAllocator {
       if (r.expiresAt > nowMs) continue;
       this.#reservations.delete(key);
       this.release(r.address, r.port);
+      this.#onReservationExpired(r.holder);
       n++;
     }
     return n;

@@ -4,7 +4,9 @@
  * the per-allocation bandwidth cap (a token bucket in bytes).
  *
  * Quota counts an allocation from the moment its Allocate is admitted (before its sockets are bound), so a burst
- * of concurrent Allocates cannot overshoot the limits.
+ * of concurrent Allocates cannot overshoot the limits. A held port reservation (EVEN-PORT R=1) counts as one
+ * allocation of its holder until an Allocate claims it (`transfer`: the claimant takes its slot over) or it
+ * expires (`release`), so that reservations cannot escape the quota or the capacity.
  */
 
 export type Admission = 'ok' | 'capacity' | 'user-quota';
@@ -69,13 +71,31 @@ export class Quota implements ChannelLedger {
     return 'ok';
   }
 
+  /**
+   * Moves one counted slot from `from` to `to` (an Allocate claims a reservation `from` holds): the total does not
+   * change. 'user-quota' (nothing moved) when `to` is another user who has no room left.
+   */
+  transfer(from: string, to: string): Admission {
+    const fromKey = quotaKeyOf(from);
+    const toKey = quotaKeyOf(to);
+    if (fromKey === toKey) return 'ok';
+    const n = this.#perUser.get(toKey) ?? 0;
+    if (this.#userQuota > 0 && n >= this.#userQuota) return 'user-quota';
+    this.#perUser.set(toKey, n + 1);
+    this.#decrement(fromKey);
+    return 'ok';
+  }
+
   release(username: string): void {
-    const key = quotaKeyOf(username);
+    if (this.#decrement(quotaKeyOf(username))) this.#total -= 1;
+  }
+
+  #decrement(key: string): boolean {
     const n = this.#perUser.get(key);
-    if (n === undefined) return;
+    if (n === undefined) return false;
     if (n <= 1) this.#perUser.delete(key);
     else this.#perUser.set(key, n - 1);
-    this.#total -= 1;
+    return true;
   }
 
   get total(): number {

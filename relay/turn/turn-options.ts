@@ -1,3 +1,4 @@
+import { RELAY_DEFAULTS, TURN_LIFETIMES } from '../../src/config/defaults.js';
 import type { ExternalAddress } from './address-map.js';
 import type { EgressEntry, Uplink } from './egress.js';
 
@@ -66,18 +67,18 @@ export interface TurnOptions {
 
 /** The usual values, for tests and as the documented defaults. */
 export const DEFAULT_TURN_OPTIONS: TurnOptions = Object.freeze({
-  realm: 'anyturn',
-  software: 'anyturn',
+  realm: RELAY_DEFAULTS.realm,
+  software: RELAY_DEFAULTS.software,
   relayAddresses: ['127.0.0.1'],
-  minPort: 49152,
-  maxPort: 65535,
-  capacity: 10000,
-  userQuota: 0,
-  maxBytesPerSecond: 0,
-  maxLifetimeSeconds: 3600,
-  defaultLifetimeSeconds: 600,
-  permissionLifetimeSeconds: 300,
-  channelLifetimeSeconds: 600,
+  minPort: RELAY_DEFAULTS.minPort,
+  maxPort: RELAY_DEFAULTS.maxPort,
+  capacity: RELAY_DEFAULTS.capacity,
+  userQuota: RELAY_DEFAULTS.userQuota,
+  maxBytesPerSecond: RELAY_DEFAULTS.maxBps,
+  maxLifetimeSeconds: RELAY_DEFAULTS.lifetimeMaxSeconds,
+  defaultLifetimeSeconds: TURN_LIFETIMES.allocation,
+  permissionLifetimeSeconds: TURN_LIFETIMES.permission,
+  channelLifetimeSeconds: TURN_LIFETIMES.channel,
   allowPeers: [],
   denyPeers: [],
   sweepIntervalMs: 1000,

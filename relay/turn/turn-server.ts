@@ -87,6 +87,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     this.options = { ...DEFAULT_TURN_OPTIONS, ...options };
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'turn' });
+    this.logListenerErrorsTo(this.#log);
     this.#socketFactory = deps.createRelaySocket ?? defaultRelaySocketFactory;
     this.addresses = new AddressMap(this.options.externalAddresses ?? []);
     this.egress = new EgressTable(this.options.egress ?? [], this.options.uplinks ?? []);
@@ -98,6 +99,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       minPort: this.options.minPort,
       maxPort: this.options.maxPort,
       reservationLifetimeMs: (this.options.reservationLifetimeSeconds ?? 30) * 1000,
+      onReservationExpired: (holder) => this.#quota.release(holder),
     });
     this.#quota = new Quota({
       capacity: this.options.capacity, userQuota: this.options.userQuota, userChannelQuota: this.options.userChannelQuota,
@@ -263,7 +265,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       if (port === undefined) continue;
       try {
         const relay = await this.#bind(allocation, family, address, port);
-        const reservationToken = request === 'even-pair' ? this.#ports.reserve(address, port + 1, this.#deps.clock.now()) : undefined;
+        const reservationToken = request === 'even-pair' ? this.#ports.reserve(address, port + 1, this.#deps.clock.now(), allocation.username) : undefined;
         return { relay, reservationToken };
       } catch (err) {
         lastError = err;

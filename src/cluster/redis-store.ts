@@ -85,6 +85,7 @@ export class RedisClusterStore extends TypedEmitter<ClusterStoreEvents> implemen
     const target = parseRedisUrl(opts.url);
     this.#keys = new ClusterKeys(opts.keyPrefix);
     this.#log = opts.log.child({ component: 'cluster-store', redis: redactRedisUrl(opts.url) });
+    this.logListenerErrorsTo(this.#log);
     this.#clock = opts.clock ?? systemClock;
     this.#refreshIntervalMs = opts.refreshIntervalMs ?? 1000;
     this.#startTimeoutMs = opts.startTimeoutMs ?? 3000;

@@ -8,6 +8,7 @@ import {
   redisUrl, specificIpAddress, text, userPass, type HostPort, type StaticUser,
 } from './fields.js';
 import { COTURN_FLAG_ALIASES, withCoturnAliases } from './coturn-aliases.js';
+import { RELAY_DEFAULTS } from './defaults.js';
 import { formatUsage, parseFlags, type FlagsSpec } from './flags.js';
 import { loadConfig } from './load.js';
 import { checkStartable } from './startable.js';
@@ -20,9 +21,13 @@ import { checkStartable } from './startable.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-export type RedirectMode = 'strict' | 'fast';
-export type RaceMode = 'race' | 'single';
-export type RaceCurve = 'linear' | 'quadratic';
+/** The anycast settings' values: the one declaration the config, the responder and the race delay share. */
+export const REDIRECT_MODES = ['strict', 'fast'] as const;
+export type RedirectMode = (typeof REDIRECT_MODES)[number];
+export const RACE_MODES = ['race', 'single'] as const;
+export type RaceMode = (typeof RACE_MODES)[number];
+export const RACE_CURVES = ['linear', 'quadratic'] as const;
+export type RaceCurve = (typeof RACE_CURVES)[number];
 
 export const DEFAULT_TLS_PORT = 5349;
 /** Administratively scoped (RFC 2365), link-local in practice: the race group messages carry TTL 1. */
@@ -207,12 +212,12 @@ export const RelayFileSchema = z.strictObject({
   'tls-key': text().optional(),
   'relay-ip': list(specificIpAddress()).pipe(z.array(z.string()).min(1)).optional(),
   'external-ip': list(externalIpEntry()).default([]),
-  'min-port': port().default(49152),
-  'max-port': port().default(65535),
-  realm: text().max(127).default('anyturn'),
+  'min-port': port().default(RELAY_DEFAULTS.minPort),
+  'max-port': port().default(RELAY_DEFAULTS.maxPort),
+  realm: text().max(127).default(RELAY_DEFAULTS.realm),
   user: list(userPass()).default([]),
   'auth-secret': list(text()).default([]),
-  capacity: count(1).default(10000),
+  capacity: count(1).default(RELAY_DEFAULTS.capacity),
   metrics: hostPort().optional(),
   'admin-token': z.string().min(16, 'must be at least 16 characters').optional(),
   id: name().default(defaultId),
@@ -220,17 +225,17 @@ export const RelayFileSchema = z.strictObject({
   'allow-peer': peerBlocks().default([]),
   'deny-peer': peerBlocks().default([]),
   anycast: list(specificIpAddress()).default([]),
-  redirect: z.enum(['strict', 'fast']).default('strict'),
-  race: z.enum(['race', 'single']).default('race'),
+  redirect: z.enum(REDIRECT_MODES).default('strict'),
+  race: z.enum(RACE_MODES).default('race'),
   redis: redisUrl().optional(),
-  'user-quota': count(0).default(0),
+  'user-quota': count(0).default(RELAY_DEFAULTS.userQuota),
   'channel-quota': count(1).default(1000),
   'user-channel-quota': count(0).default(0),
   'memory-budget': count(0).default(0),
-  'max-bps': count(0).default(0),
+  'max-bps': count(0).default(RELAY_DEFAULTS.maxBps),
   'link-capacity': count(1).default(125_000_000),
   'race-max-delay': count(0).default(100),
-  'race-curve': z.enum(['linear', 'quadratic']).default('linear'),
+  'race-curve': z.enum(RACE_CURVES).default('linear'),
   'race-group': z.union([z.literal('off'), multicastGroup()]).default(DEFAULT_RACE_GROUP),
   'race-step': count(1).default(50),
   'anycast-rate': z.number().positive().default(10),
@@ -241,8 +246,8 @@ export const RelayFileSchema = z.strictObject({
   'stream-buffer-budget': count(65_540).default(64 * 1024 * 1024),
   'stream-request-timeout': count(100).default(10_000),
   'log-level': z.enum(LOG_LEVELS).default('info'),
-  software: z.string().max(127).default('anyturn'),
-  'lifetime-max': count(1).default(3600),
+  software: z.string().max(127).default(RELAY_DEFAULTS.software),
+  'lifetime-max': count(1).default(RELAY_DEFAULTS.lifetimeMaxSeconds),
   'nonce-ttl': count(1).default(600),
   'nonce-key': hexKey(16).optional(),
   overlay: list(hostPort()).pipe(z.array(z.object({ address: z.string(), port: z.number() })).max(4)).default([]),

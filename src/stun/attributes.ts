@@ -70,7 +70,7 @@ export function readErrorCode(msg: StunMessage): { code: number; reason: string 
   return { code: cls * 100 + num, reason: raw.toString('utf8', off + 4, off + len) };
 }
 
-/** CHANNEL-NUMBER (RFC 8656 §18.1): the 16-bit number (the range check 0x4000-0x4FFF is the caller's). */
+/** CHANNEL-NUMBER (RFC 8656 §18.1): the 16-bit number (the range check, isValidChannelNumber, is the caller's). */
 export function readChannelNumber(msg: StunMessage): number | undefined | BadAttribute {
   const i = msg.indexOf(Attr.CHANNEL_NUMBER);
   if (i < 0) return undefined;

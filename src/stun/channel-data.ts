@@ -1,11 +1,17 @@
 /**
- * ChannelData messages (RFC 8656 §12.4/§12.5): 2-byte channel number (0x4000-0x4FFF), 2-byte length, data.
+ * ChannelData messages (RFC 8656 §12.4/§12.5): 2-byte channel number, 2-byte length, data.
  * Over UDP the datagram may carry padding after the data (it is ignored); over TCP/TLS the message is padded to
  * a multiple of 4. These functions are on the per-packet path: no allocation, no throw.
  */
 
+/**
+ * The channel numbers anyturn accepts: 0x4000-0x7FFF, RFC 5766's range. RFC 8656 §12 narrows client channel
+ * numbers to 0x4000-0x4FFF, but clients of the RFC 5766 era still use the whole range (coturn's turnutils_uclient
+ * picks 0x4000-0x7FFF at random; coturn accepts it), and 0x5000-0x7FFF collides with nothing the relay
+ * demultiplexes (RFC 7983: first byte 64..127). The one source of the range (ChannelBind, the codec, README).
+ */
 export const CHANNEL_MIN = 0x4000;
-export const CHANNEL_MAX = 0x4fff;
+export const CHANNEL_MAX = 0x7fff;
 /** Size of the ChannelData header. */
 export const CHANNEL_DATA_HEADER_LENGTH = 4;
 
@@ -27,7 +33,7 @@ export function channelDataLength(buf: Buffer): number {
 }
 
 /**
- * 'short' when there is no whole header, 'bad-channel' when the number is outside 0x4000-0x4FFF,
+ * 'short' when there is no whole header, 'bad-channel' when the number is outside CHANNEL_MIN-CHANNEL_MAX,
  * 'bad-length' when the buffer is shorter than 4 + length (RFC 8656 §12.5: silently discarded); extra bytes
  * after the data (padding) are allowed. The data is buf[4, 4 + channelDataLength(buf)).
  */
@@ -39,7 +45,7 @@ export function checkChannelData(buf: Buffer): ChannelDataCheck {
   return 'ok';
 }
 
-/** True when `n` is a valid channel number (0x4000-0x4FFF). */
+/** True when `n` is a channel number anyturn accepts (CHANNEL_MIN-CHANNEL_MAX). */
 export function isValidChannelNumber(n: number): boolean {
   return n >= CHANNEL_MIN && n <= CHANNEL_MAX;
 }

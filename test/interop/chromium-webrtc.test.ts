@@ -9,14 +9,14 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addAddress, addNamespace, addVeth, deleteNamespace, sh } from '../lab/netns.js';
+import { addAddress, addNamespace, addVeth, deleteNamespace, randomPrefix, sh } from '../lab/netns.js';
 import { repoRoot } from '../lab/proc.js';
 import { makeSelfSigned, type SelfSigned } from '../integration/relay/self-signed.js';
 import { startRelayProcess, type RelayProcess } from '../integration/relay/relay-process.js';
 import type { ExchangeResult } from '../lab/webrtc-exchange.js';
 
-const RELAY_NS = 'atnx-relay';
-const WEB_NS = 'atnx-web';
+const RELAY_NS = `${randomPrefix('atnx')}relay`;
+const WEB_NS = `${randomPrefix('atnx')}web`;
 const RELAY_IP = '10.201.0.1';
 const WEB_IP = '10.201.0.2';
 const USER = 'webrtc';
@@ -39,7 +39,6 @@ async function cleanup(): Promise<void> {
 }
 
 beforeAll(async () => {
-  await cleanup(); // leftovers of an interrupted run
   await addNamespace(RELAY_NS);
   await addNamespace(WEB_NS);
   await addVeth({ ns: RELAY_NS, name: 'atnx-r' }, { ns: WEB_NS, name: 'atnx-w' });

@@ -5,6 +5,7 @@
  * A namespace name of `''` means the host's own (root) namespace.
  */
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AnyturnError } from '../../src/errors.js';
 
@@ -58,6 +59,14 @@ export async function ipJson<T = Record<string, unknown>>(ns: string, args: stri
   const { stdout } = await sh('ip', full);
   const text = stdout.trim();
   return text === '' ? [] : (JSON.parse(text) as T[]);
+}
+
+/**
+ * `<base><6 random hex>-`: a name prefix no other run on this machine uses, so that tests running at the same time
+ * (other developers, other worktrees) never meet, and a test never deletes namespaces it did not make.
+ */
+export function randomPrefix(base: string): string {
+  return `${base}${randomBytes(3).toString('hex')}-`;
 }
 
 /** Names of the existing namespaces (optionally only those starting with `prefix`). */

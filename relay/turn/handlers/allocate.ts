@@ -21,6 +21,7 @@ import type { AuthResult } from '../auth-check.js';
 import type { HandlerResult, Reply, RequestContext, TurnCore } from '../context.js';
 import { familyOf } from '../five-tuple.js';
 import type { PortRequest } from '../port-allocator.js';
+import type { Admission, Quota } from '../quota.js';
 import { Refusal, authenticate, badRequest, grantedLifetimeSeconds } from './common.js';
 
 export function handleAllocate(core: TurnCore, ctx: RequestContext): HandlerResult | Promise<HandlerResult> {
@@ -64,11 +65,13 @@ async function allocateAuthenticated(core: TurnCore, ctx: RequestContext, auth: 
   if (lifetime === 'bad-attribute') throw badRequest('malformed LIFETIME');
 
   // 5. RESERVATION-TOKEN excludes EVEN-PORT and the address family attributes (400); it must name a live
-  //    reservation (508). Checked here, claimed once the quota admits the allocation.
+  //    reservation (508). Checked here, claimed once the quota admits the allocation (at the same `now`).
   if (token !== undefined && (evenPort !== undefined || requestedFamily !== undefined || additionalFamily !== undefined)) {
     throw badRequest('RESERVATION-TOKEN with EVEN-PORT or an address family attribute');
   }
-  if (token !== undefined && !core.ports.hasReservation(token, core.clock.now())) {
+  const now = core.clock.now();
+  const reservationHolder = token === undefined ? undefined : core.ports.holderOf(token, now);
+  if (token !== undefined && reservationHolder === undefined) {
     throw new AnyturnError('ATN_ERR_TURN_INSUFFICIENT_CAPACITY', 'the RESERVATION-TOKEN is unknown or expired');
   }
 
@@ -89,18 +92,13 @@ async function allocateAuthenticated(core: TurnCore, ctx: RequestContext, auth: 
   const dual = additionalFamily === 6 && core.hasRelayFamily(6);
   const addressError = additionalFamily === 6 && !dual ? { family: 6 as const, code: 440 } : undefined;
 
-  // 10. Relay capacity (508) and the user's allocation quota (486).
-  switch (core.quota.admit(auth.username)) {
-    case 'ok':
-      break;
-    case 'capacity':
-      throw new AnyturnError('ATN_ERR_TURN_INSUFFICIENT_CAPACITY', 'the relay is at capacity');
-    case 'user-quota':
-      throw new AnyturnError('ATN_ERR_TURN_QUOTA_REACHED', 'the user has too many allocations');
-  }
+  // 10. Relay capacity (508) and the user's allocation quota (486). A held reservation counts as an allocation of
+  //     its holder: EVEN-PORT R=1 needs two slots (the allocation and the reserved port) until the reservation is
+  //     claimed (the claiming Allocate takes its slot over) or expires (30 s, the slot is given back).
+  const reservePair = evenPort !== undefined && evenPort.reserve;
+  admit(core.quota, auth.username, reservationHolder, reservePair);
 
   // Build the allocation: the reserved port, or ports from the range (8. EVEN-PORT unsatisfiable → 508).
-  const now = core.clock.now();
   const seconds = grantedLifetimeSeconds(lifetime === 0 ? undefined : lifetime, core);
   const allocation = new Allocation({
     transport: ctx.transport,
@@ -132,6 +130,10 @@ async function allocateAuthenticated(core: TurnCore, ctx: RequestContext, auth: 
   } catch (err) {
     allocation.close();
     core.quota.release(auth.username);
+    if (reservePair) {
+      if (reservationToken !== undefined) core.ports.cancel(reservationToken);
+      core.quota.release(auth.username);
+    }
     throw err;
   } finally {
     core.pendingAllocations.delete(ctx.key);
@@ -150,6 +152,31 @@ async function allocateAuthenticated(core: TurnCore, ctx: RequestContext, auth: 
     if (reservationToken !== undefined) w.addBytes(Attr.RESERVATION_TOKEN, reservationToken);
     w.addXorAddress(Attr.XOR_MAPPED_ADDRESS, mapped);
   };
+}
+
+/**
+ * Counts the new allocation against the quota: a slot of its own, or the slot of the reservation it claims; with
+ * `reservePair`, a second slot for the reservation it makes. Throws 508 / 486 with nothing counted.
+ */
+function admit(quota: Quota, username: string, reservationHolder: string | undefined, reservePair: boolean): void {
+  refuseUnless(reservationHolder === undefined ? quota.admit(username) : quota.transfer(reservationHolder, username));
+  if (!reservePair) return;
+  const second = quota.admit(username);
+  if (second !== 'ok') {
+    quota.release(username);
+    refuseUnless(second, ' (a held reservation counts as one)');
+  }
+}
+
+function refuseUnless(admission: Admission, why = ''): void {
+  switch (admission) {
+    case 'ok':
+      return;
+    case 'capacity':
+      throw new AnyturnError('ATN_ERR_TURN_INSUFFICIENT_CAPACITY', `the relay is at capacity${why}`);
+    case 'user-quota':
+      throw new AnyturnError('ATN_ERR_TURN_QUOTA_REACHED', `the user has too many allocations${why}`);
+  }
 }
 
 /** ADDRESS-ERROR-CODE value (RFC 8656 §18.13): family, reserved, class, number, reason phrase. */

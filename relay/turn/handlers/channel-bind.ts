@@ -2,25 +2,18 @@
  * ChannelBind request (RFC 8656 §11.2).
  */
 import { AnyturnError } from '../../../src/errors.js';
-import { Attr, CHANNEL_MIN, readChannelNumber, readXorAddress } from '../../../src/stun/index.js';
+import { Attr, isValidChannelNumber, readChannelNumber, readXorAddress } from '../../../src/stun/index.js';
 import { EMPTY_REPLY, type HandlerResult, type RequestContext, type TurnCore } from '../context.js';
 import { Refusal, authenticate, badRequest, existingAllocation, relayForPeer } from './common.js';
-
-/**
- * RFC 8656 §12 narrows client channel numbers to 0x4000-0x4FFF; RFC 5766 allowed 0x4000-0x7FFF and clients of
- * that era still use the whole range (coturn's turnutils_uclient picks 0x4000-0x7FFF at random; coturn accepts
- * it). The relay accepts both: 0x5000-0x7FFF collides with nothing it demultiplexes (RFC 7983).
- */
-const LEGACY_CHANNEL_MAX = 0x7fff;
 
 export function handleChannelBind(core: TurnCore, ctx: RequestContext): HandlerResult {
   const auth = authenticate(core, ctx);
   if (auth instanceof Refusal) return auth;
   const allocation = existingAllocation(core, ctx, auth);
 
-  // CHANNEL-NUMBER present and in range; XOR-PEER-ADDRESS present (400).
+  // CHANNEL-NUMBER present and in range (0x4000-0x7FFF, see CHANNEL_MAX); XOR-PEER-ADDRESS present (400).
   const number = readChannelNumber(ctx.msg);
-  if (number === undefined || number === 'bad-attribute' || number < CHANNEL_MIN || number > LEGACY_CHANNEL_MAX) {
+  if (number === undefined || number === 'bad-attribute' || !isValidChannelNumber(number)) {
     throw badRequest('missing or invalid CHANNEL-NUMBER');
   }
   const peer = readXorAddress(ctx.msg, Attr.XOR_PEER_ADDRESS);

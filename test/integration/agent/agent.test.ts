@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentConfigYaml, labDown, labUp, type Lab, type LabPop } from '../../lab/lab.js';
-import { namespacePids, sh, waitFor } from '../../lab/netns.js';
+import { namespacePids, randomPrefix, sh, waitFor } from '../../lab/netns.js';
 import { startAnyturn, startStunResponder, type LabProcess } from '../../lab/proc.js';
 import { agentObjects, dumpRouting, groupMembers, neighbour, sysctlIn, type KernelDump } from './kernel.js';
 
-const PREFIX = 'atnl-ag-';
+const PREFIX = randomPrefix('atnl-ag');
 const GROUP = 1000;
 const NH = { r1: 1002, r2: 1004, r3: 1006 };
 
@@ -30,6 +30,7 @@ interface Summary {
   changes: number;
   failed: number;
   ops: string[];
+  errors: string[];
   healthy: string[];
 }
 
@@ -66,7 +67,6 @@ async function converged(): Promise<boolean | undefined> {
 }
 
 beforeAll(async () => {
-  await labDown(PREFIX);
   lab = await labUp({ prefix: PREFIX });
   pop = lab.pops[0];
   dir = mkdtempSync(join(tmpdir(), 'atnl-agent-'));

@@ -1,5 +1,5 @@
 /**
- * The mapping does what DESIGN.md step 2 promises, end to end through the lab: a UDP
+ * The mapping does what docs/architecture.md ("The path of one client") promises, end to end through the lab: a UDP
  * datagram from a client to G:3478 reaches every relay of the PoP (broadcast next hop),
  * a TCP connection to G:3478 reaches exactly one relay (resilient ECMP group, L4 hash).
  */
@@ -9,16 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentConfigYaml, labDown, labUp, type Lab } from '../../lab/lab.js';
-import { waitFor } from '../../lab/netns.js';
+import { randomPrefix, waitFor } from '../../lab/netns.js';
 import { nodeIn, startAnyturn, startStunResponder, type LabProcess } from '../../lab/proc.js';
 
-const PREFIX = 'atnl-dl-';
+const PREFIX = randomPrefix('atnl-dl');
 let lab: Lab;
 let dir: string;
 const relays: LabProcess[] = [];
 
 beforeAll(async () => {
-  await labDown(PREFIX);
   lab = await labUp({ prefix: PREFIX });
   const pop = lab.pops[0];
   for (const r of pop.relays) {

@@ -16,14 +16,15 @@ import {
   addVeth,
   deleteNamespace,
   ipJson,
+  randomPrefix,
   spawnIn,
   stopChild,
   waitFor,
   type ChildProcess,
 } from '../../lab/netns.js';
 
-const POP = 'atnb-pop';
-const ISP = 'atnb-isp';
+const POP = `${randomPrefix('atnb')}pop`;
+const ISP = `${randomPrefix('atnb')}isp`;
 const PREFIX = '198.18.0.1/32';
 const dir = mkdtempSync(join(tmpdir(), 'atnb-'));
 const popSock = join(dir, 'pop.ctl');
@@ -101,8 +102,6 @@ describe('BgpDriver with BIRD 2 over a veth', () => {
   let since: { pop: string; isp: string };
 
   beforeAll(async () => {
-    await deleteNamespace(POP);
-    await deleteNamespace(ISP);
     await addNamespace(POP);
     await addNamespace(ISP);
     await addVeth({ ns: POP, name: 'atnb-pop0' }, { ns: ISP, name: 'atnb-isp0' });

@@ -7,11 +7,11 @@ import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ispRoutes, ispSessions } from '../../lab/bgp.js';
 import { labDown, labLayout, labNamespaces, labStatus } from '../../lab/lab.js';
-import { listNamespaces, processAlive, sh } from '../../lab/netns.js';
+import { listNamespaces, processAlive, randomPrefix, sh } from '../../lab/netns.js';
 import { anyturnBin, labBin } from '../../lab/proc.js';
 import { redisPing } from '../../lab/redis.js';
 
-const PREFIX = 'atng-cli-';
+const PREFIX = randomPrefix('atng-cli');
 
 afterAll(async () => {
   await labDown(PREFIX);
@@ -27,7 +27,6 @@ function labCli(...args: string[]) {
 
 describe('anyturn-lab up --pops 2', () => {
   it('builds the BGP lab with redis; the agents announce G from both PoPs; down removes everything', async () => {
-    await labDown(PREFIX);
     const up = await labCli('up', '--prefix', PREFIX, '--pops', '2', '--relays', 'stub', '--agent', '--ipv6');
     expect(up.stderr).toBe('');
     expect(up.code).toBe(0);

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { labDown, labLayout, labNamespaces, labStatus, labUp } from '../../lab/lab.js';
-import { ipJson, listNamespaces, processAlive, sh } from '../../lab/netns.js';
+import { ipJson, listNamespaces, processAlive, randomPrefix, sh } from '../../lab/netns.js';
 import { labBin, nodeIn, startStunResponder, type LabProcess } from '../../lab/proc.js';
 
-const CLI_PREFIX = 'atnl-lcli-';
-const LIB_PREFIX = 'atnl-llib-';
+const CLI_PREFIX = randomPrefix('atnl-lcli');
+const LIB_PREFIX = randomPrefix('atnl-llib');
 const started: LabProcess[] = [];
 
 afterAll(async () => {
@@ -43,10 +43,9 @@ function bindingFrom(ns: string, ip: string): Promise<string> {
 
 describe('anyturn-lab (CLI)', () => {
   it('up --relays stub --agent, status, down: nothing is left behind', async () => {
-    await labDown(CLI_PREFIX);
-    // Other engineers' labs may come and go on a shared machine: compare what this file could touch.
-    const ours = (names: string[]) => names.filter((n) => n.startsWith('atnl-l')).sort();
-    const before = ours(await listNamespaces());
+    // Other engineers' labs may come and go on a shared machine: look at what this run could touch.
+    const ours = (names: string[]) => names.filter((n) => n.startsWith(CLI_PREFIX)).sort();
+    expect(ours(await listNamespaces())).toEqual([]);
     const up = await labCli('up', '--prefix', CLI_PREFIX, '--relays', 'stub', '--agent');
     expect(up.stderr).toBe('');
     expect(up.code).toBe(0);
@@ -77,7 +76,7 @@ describe('anyturn-lab (CLI)', () => {
     const down = await labCli('down', '--prefix', CLI_PREFIX);
     expect(down.code).toBe(0);
     expect(down.stdout).toContain('removed 7 namespaces');
-    expect(ours(await listNamespaces())).toEqual(before);
+    expect(ours(await listNamespaces())).toEqual([]);
     expect(pids.filter(processAlive)).toEqual([]);
     expect(existsSync(join(tmpdir(), `anyturn-lab-${CLI_PREFIX}`))).toBe(false);
     expect((await labCli('status', '--prefix', CLI_PREFIX)).stdout).toContain('no lab');
@@ -94,7 +93,6 @@ describe('anyturn-lab (CLI)', () => {
 
 describe('lab topology (library)', () => {
   it('builds two dual-stack PoPs whose relays are reachable from the clients by unicast, with G and G6 on lo', async () => {
-    await labDown(LIB_PREFIX);
     const lab = await labUp({ prefix: LIB_PREFIX, pops: 2, relaysPerPop: 2 });
     expect(lab.pops.map((p) => p.lanNetwork)).toEqual(['10.9.9.0/24', '10.9.10.0/24']);
     expect(lab.pops[1].relays.map((r) => r.address)).toEqual(['10.9.10.11', '10.9.10.12']);

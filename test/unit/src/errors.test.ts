@@ -1,6 +1,24 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AnyturnError, ERROR_CODES, assertNever, isAnyturnError, type ErrorCode } from '../../../src/errors.js';
+
+/** The code the project ships: every .ts file under these folders (the lab is shipped as `anyturn lab`). */
+const SHIPPED = ['src', 'relay', 'router-agent', 'bin', 'test/lab'];
+
+function shippedSources(): string[] {
+  const root = new URL('../../../', import.meta.url).pathname;
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.ts') && !name.endsWith('.test.ts') && path !== join(root, 'src', 'errors.ts')) out.push(readFileSync(path, 'utf8'));
+    }
+  };
+  for (const dir of SHIPPED) walk(join(root, dir));
+  return out;
+}
 
 /** Rows of the docs/errors.md table: | `CODE` | STUN | meaning | action | */
 function documentedCodes(): Map<string, { stun: string; meaning: string; action: string }> {
@@ -42,6 +60,13 @@ describe('error codes', () => {
       expect(row.meaning.length, `${code} meaning`).toBeGreaterThan(10);
       expect(row.action.length, `${code} action`).toBeGreaterThan(5);
     }
+  });
+
+  it('every code is raised somewhere in the shipped code (an unused code is removed, not documented)', () => {
+    const sources = shippedSources();
+    expect(sources.length).toBeGreaterThan(50);
+    const unused = defined.filter((c) => !sources.some((text) => text.includes(`'${c}'`)));
+    expect(unused, 'remove these from src/errors.ts and docs/errors.md, or raise them').toEqual([]);
   });
 
   it('codes follow ATN_ERR_<AREA>_<WHAT>', () => {

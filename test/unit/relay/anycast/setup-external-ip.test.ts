@@ -34,6 +34,9 @@ const config: AnycastConfig = {
   race: 'race',
   raceMaxDelay: 100,
   raceCurve: 'linear',
+  raceGroup: undefined,
+  raceStep: 50,
+  anycastBudget: 2048,
   anycastRate: 10,
 };
 

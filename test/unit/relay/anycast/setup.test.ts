@@ -21,6 +21,9 @@ const config = {
   raceMaxDelay: 100,
   raceCurve: 'linear' as const,
   anycastRate: 10,
+  raceGroup: undefined,
+  raceStep: 50,
+  anycastBudget: 2048,
 };
 
 describe('createAnycast (daemon wiring)', () => {

@@ -45,26 +45,48 @@ describe('PortAllocator', () => {
   it('reservations: a token is claimed once, before it expires', () => {
     const p = new PortAllocator({ minPort: 50000, maxPort: 50009, reservationLifetimeMs: 30_000 });
     const port = p.acquire('a', 'even-pair')!;
-    const token = p.reserve('a', port + 1, 1000);
+    const token = p.reserve('a', port + 1, 1000, 'alice');
     expect(token).toHaveLength(8);
-    expect(p.hasReservation(token, 1000)).toBe(true);
+    expect(p.holderOf(token, 1000)).toBe('alice');
     expect(p.claim(token, 2000)).toEqual({ address: 'a', port: port + 1 });
     expect(p.claim(token, 2000)).toBeUndefined();
     expect(p.inUse('a')).toBe(2); // still booked: the caller binds it
   });
 
-  it('expired reservations free their port (sweep or late claim)', () => {
-    const p = new PortAllocator({ minPort: 50000, maxPort: 50009, reservationLifetimeMs: 30_000 });
+  it('expired reservations free their port and tell their holder (sweep or late claim); a claimed one does not', () => {
+    const expired: string[] = [];
+    const p = new PortAllocator({ minPort: 50000, maxPort: 50009, reservationLifetimeMs: 30_000, onReservationExpired: (h) => expired.push(h) });
     const a = p.acquire('a', 'even-pair')!;
-    const t1 = p.reserve('a', a + 1, 0);
-    expect(p.hasReservation(t1, 30_000)).toBe(false);
+    const t1 = p.reserve('a', a + 1, 0, 'alice');
+    expect(p.holderOf(t1, 29_999)).toBe('alice');
+    expect(p.holderOf(t1, 30_000)).toBeUndefined();
     expect(p.sweep(29_999)).toBe(0);
+    expect(expired).toEqual([]);
     expect(p.sweep(30_000)).toBe(1);
+    expect(expired).toEqual(['alice']);
     expect(p.inUse('a')).toBe(1);
     const b = p.acquire('a', 'even-pair')!;
-    const t2 = p.reserve('a', b + 1, 0);
+    const t2 = p.reserve('a', b + 1, 0, 'bob');
     expect(p.claim(t2, 31_000)).toBeUndefined();
+    expect(expired).toEqual(['alice', 'bob']);
     expect(p.inUse('a')).toBe(2);
     expect(p.reservations).toBe(0);
+    const c = p.acquire('a', 'even-pair')!;
+    const t3 = p.reserve('a', c + 1, 0, 'carol');
+    expect(p.claim(t3, 1000)).toEqual({ address: 'a', port: c + 1 });
+    p.sweep(60_000);
+    expect(expired).toEqual(['alice', 'bob']);
+  });
+
+  it('cancel drops a reservation and frees its port without telling the holder', () => {
+    const expired: string[] = [];
+    const p = new PortAllocator({ minPort: 50000, maxPort: 50009, reservationLifetimeMs: 30_000, onReservationExpired: (h) => expired.push(h) });
+    const a = p.acquire('a', 'even-pair')!;
+    const t = p.reserve('a', a + 1, 0, 'alice');
+    p.cancel(t);
+    expect(p.holderOf(t, 0)).toBeUndefined();
+    expect(p.inUse('a')).toBe(1);
+    p.sweep(60_000);
+    expect(expired).toEqual([]);
   });
 });

@@ -30,6 +30,18 @@ describe('Quota', () => {
     expect(q.admit('1700000999:alice')).toBe('ok');
   });
 
+  it('transfer moves a slot to another user within their quota; the total stays', () => {
+    const q = new Quota({ capacity: 3, userQuota: 1 });
+    expect(q.admit('a')).toBe('ok');
+    expect(q.admit('b')).toBe('ok');
+    expect(q.transfer('a', 'b')).toBe('user-quota'); // b has no room: nothing moves
+    expect([q.countFor('a'), q.countFor('b'), q.total]).toEqual([1, 1, 2]);
+    expect(q.transfer('a', 'c')).toBe('ok');
+    expect([q.countFor('a'), q.countFor('c'), q.total]).toEqual([0, 1, 2]);
+    expect(q.transfer('1:c', '2:c')).toBe('ok'); // the same user (REST usernames): nothing to move
+    expect([q.countFor('c'), q.total]).toEqual([1, 2]);
+  });
+
   it('userQuota 0 means unlimited', () => {
     const q = new Quota({ capacity: 100, userQuota: 0 });
     for (let i = 0; i < 100; i++) expect(q.admit('a')).toBe('ok');

@@ -96,7 +96,7 @@ describe('TurnServer', () => {
       clock: { now: () => Date.now() },
       log: (await import('../../../../src/log.js')).silentLogger(),
       metrics: base.metrics,
-      anycast: { handle: (_tr, msg) => handled.push(msg.method) },
+      anycast: { handle: (_tr, msg) => void handled.push(msg.method), dropChannelData: () => undefined },
     });
     const t2 = new FakeTransport('udp', 'anycast');
     server.handlePacket(t2, request(Method.Binding), CLIENT, 1);

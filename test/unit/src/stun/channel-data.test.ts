@@ -35,7 +35,7 @@ describe('ChannelData (RFC 8656 §12)', () => {
 
   it('isChannelData looks at the top two bits and needs a whole header', () => {
     expect(isChannelData(channelData(CHANNEL_MIN, Buffer.alloc(0)))).toBe(true);
-    expect(isChannelData(channelData(0x7fff, Buffer.alloc(0)))).toBe(true); // reserved range, still 01
+    expect(isChannelData(channelData(0x7fff, Buffer.alloc(0)))).toBe(true); // RFC 5766's range, still 01
     expect(isChannelData(Buffer.from([0x40, 0x00, 0x00]))).toBe(false);
     expect(isChannelData(SAMPLE_REQUEST)).toBe(false);
     expect(isChannelData(channelData(0x8000, Buffer.alloc(0)))).toBe(false);
@@ -47,7 +47,8 @@ describe('ChannelData (RFC 8656 §12)', () => {
     expect(checkChannelData(Buffer.from([0x40, 0, 0]))).toBe('short');
     expect(checkChannelData(channelData(CHANNEL_MIN, Buffer.alloc(0)))).toBe('ok');
     expect(checkChannelData(channelData(CHANNEL_MAX, Buffer.alloc(100)))).toBe('ok');
-    expect(checkChannelData(channelData(0x5000, Buffer.alloc(1)))).toBe('bad-channel');
+    expect(checkChannelData(channelData(0x5000, Buffer.alloc(1)))).toBe('ok'); // RFC 5766's range (README)
+    expect(checkChannelData(channelData(0x8000, Buffer.alloc(1)))).toBe('bad-channel');
     expect(checkChannelData(channelData(0x3fff, Buffer.alloc(1)))).toBe('bad-channel');
     expect(checkChannelData(channelData(0x0001, Buffer.alloc(1)))).toBe('bad-channel');
     const truncated = channelData(CHANNEL_MIN, Buffer.alloc(10)).subarray(0, 13);
@@ -59,7 +60,8 @@ describe('ChannelData (RFC 8656 §12)', () => {
   it('validates channel numbers and pads to 4', () => {
     expect(isValidChannelNumber(0x4000)).toBe(true);
     expect(isValidChannelNumber(0x4fff)).toBe(true);
-    expect(isValidChannelNumber(0x5000)).toBe(false);
+    expect(isValidChannelNumber(0x7fff)).toBe(true); // the README's 0x4000-0x7FFF
+    expect(isValidChannelNumber(0x8000)).toBe(false);
     expect(isValidChannelNumber(0x3fff)).toBe(false);
     expect([0, 1, 2, 3, 4, 5, 8, 65535].map(paddedLength)).toEqual([0, 4, 4, 4, 4, 8, 8, 65536]);
   });

@@ -24,7 +24,7 @@ describe('src/stun/index.ts', () => {
     for (const name of CONTRACT) expect(exported[name], name).toBeDefined();
     expect(stun.MAGIC_COOKIE).toBe(0x2112a442);
     expect(stun.HEADER_LENGTH).toBe(20);
-    expect([stun.CHANNEL_MIN, stun.CHANNEL_MAX]).toEqual([0x4000, 0x4fff]);
+    expect([stun.CHANNEL_MIN, stun.CHANNEL_MAX]).toEqual([0x4000, 0x7fff]);
     expect(stun.StunClass).toEqual({ Request: 0, Indication: 1, SuccessResponse: 2, ErrorResponse: 3 });
   });
 
