@@ -98,7 +98,7 @@ describe('a real Prometheus scraping a lab relay and agent', () => {
     dir = mkdtempSync(join(tmpdir(), 'anyturn-monitoring-'));
 
     relay = startAnyturn(r.ns, 'relay', [
-      'relay', '--id', r.id, '--pop', pop.name, '--listen', r.address, '--anycast', lab.anycast, '--user', 'a:b',
+      'relay', '--id', r.id, '--pop', pop.name, '--listen', r.address, '--anycast', lab.anycast, '--user', 'a:b', '--nonce-key', randomBytes(16).toString('hex'),
       '--metrics', `${r.address}:9641`, '--log-level', 'warn',
     ]);
     processes.push(relay);
