@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { agentConfigYaml, labDown, labUp, type Lab, type LabRelay } from '../../lab/lab.js';
 import { sh, spawnIn, stopChild, waitFor } from '../../lab/netns.js';
 import { startAnyturn, type LabProcess } from '../../lab/proc.js';
+import type { ExchangeResult } from '../../lab/webrtc-exchange.js';
+import { expect } from 'vitest';
 
 export const USER = 'alice';
 export const PASSWORD = 'through-the-looking-glass';
@@ -372,6 +374,25 @@ export class AnycastLab {
     await labDown(this.lab.prefix);
     rmSync(this.tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * What a browser's relay-only exchange through G must show (chromium.test.ts, firefox.test.ts): no error, every
+ * message in order, only relay candidates and each on a relay's unicast address (none on G), and the data carried
+ * by a relay candidate allocated over the transport under test.
+ */
+export function expectRelayedThroughG(lab: AnycastLab, result: ExchangeResult, transport: 'udp' | 'tcp', messages: number): void {
+  const why = JSON.stringify(result);
+  expect(result.error, why).toBeUndefined();
+  expect(result.received).toEqual(Array.from({ length: messages }, (_, i) => `hello ${i}`));
+  const unicast = lab.relays.map((r) => r.relay.address);
+  expect(result.candidates.length, why).toBeGreaterThanOrEqual(2);
+  for (const c of result.candidates) {
+    expect(c, why).toContain(' typ relay ');
+    expect(unicast, why).toContain(c.split(' ')[4]);
+  }
+  expect(result.local, why).toMatchObject({ candidateType: 'relay', relayProtocol: transport });
+  expect(unicast).toContain(result.local?.address);
 }
 
 /** Value of one sample line `name{labels} value` in a Prometheus text page; undefined when absent. */

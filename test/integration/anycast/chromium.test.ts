@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { relayOnlyExchange } from '../../lab/webrtc-exchange.js';
-import { AnycastLab, PASSWORD, USER } from './anycast-lab.js';
+import { AnycastLab, PASSWORD, USER, expectRelayedThroughG } from './anycast-lab.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -48,19 +48,7 @@ describe('anycast: Chromium through G', () => {
       try {
         const url = transport === 'tcp' ? `turn:${lab.g}:3478?transport=tcp` : `turn:${lab.g}:3478`;
         const result = await page.evaluate(relayOnlyExchange, { url, username: USER, credential: PASSWORD, messages: MESSAGES, timeoutMs: 25_000 });
-        const why = JSON.stringify(result);
-        expect(result.error, why).toBeUndefined();
-        expect(result.received).toEqual(Array.from({ length: MESSAGES }, (_, i) => `hello ${i}`));
-        // relay candidates only (relay policy), each on a relay's unicast address, none on G
-        const unicast = lab.relays.map((r) => r.relay.address);
-        expect(result.candidates.length, why).toBeGreaterThanOrEqual(2);
-        for (const c of result.candidates) {
-          expect(c, why).toContain(' typ relay ');
-          expect(unicast, why).toContain(c.split(' ')[4]);
-        }
-        // the data went through a relay candidate allocated over the transport under test
-        expect(result.local, why).toMatchObject({ candidateType: 'relay', relayProtocol: transport });
-        expect(unicast).toContain(result.local?.address);
+        expectRelayedThroughG(lab, result, transport, MESSAGES);
       } finally {
         await page.close();
       }

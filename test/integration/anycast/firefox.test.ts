@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restCredentials } from '../../../src/auth/rest-credentials.js';
 import { runPageInFirefox } from '../../lab/firefox.js';
 import { relayOnlyExchange, type ExchangeArgs, type ExchangeResult } from '../../lab/webrtc-exchange.js';
-import { AnycastLab } from './anycast-lab.js';
+import { AnycastLab, expectRelayedThroughG } from './anycast-lab.js';
 
 const SECRET = randomBytes(16).toString('hex');
 const MESSAGES = 10;
@@ -49,19 +49,7 @@ describe('anycast: Firefox ESR through G', () => {
         timeoutMs: 45_000,
       });
       const result = run.result as ExchangeResult;
-      const why = JSON.stringify(result);
-      expect(result.error, why).toBeUndefined();
-      expect(result.received).toEqual(Array.from({ length: MESSAGES }, (_, i) => `hello ${i}`));
-      // relay candidates only (relay policy), each on a relay's unicast address, none on G
-      const unicast = lab.relays.map((r) => r.relay.address);
-      expect(result.candidates.length, why).toBeGreaterThanOrEqual(2);
-      for (const c of result.candidates) {
-        expect(c, why).toContain(' typ relay ');
-        expect(unicast, why).toContain(c.split(' ')[4]);
-      }
-      // the data went through a relay candidate allocated over the transport under test
-      expect(result.local, why).toMatchObject({ candidateType: 'relay', relayProtocol: transport });
-      expect(unicast).toContain(result.local?.address);
+      expectRelayedThroughG(lab, result, transport, MESSAGES);
       // the relays sent the 300s on G (one per allocation at least: one per peer)
       expect((await lab.answersTotal('300')) - before).toBeGreaterThanOrEqual(2);
     }, 90_000); // the page run is bounded at 45 s, browser start-up included
