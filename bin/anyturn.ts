@@ -11,11 +11,11 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 const COMMANDS: Record<string, Command> = {
   relay: { summary: 'run a TURN/STUN relay', load: () => import('../relay/main.js') },
-  creds: { summary: 'print TURN REST API credentials for a shared secret', load: () => import('../src/auth/creds-command.js') },
+  creds: { summary: 'print TURN REST API credentials for a shared secret', load: () => import('./commands/creds.js') },
   agent: { summary: 'run the PoP router agent', load: () => import('../router-agent/main.js') },
-  status: { summary: 'show PoPs and relays from the cluster store', load: () => import('../src/cluster/status-command.js') },
-  'import-coturn': { summary: "turn coturn's turnserver.conf into an anyturn relay YAML", load: () => import('../src/coturn/import-command.js') },
-  secret: { summary: 'add, retire or list REST secrets cluster-wide', load: () => import('../src/cluster/secret-command.js') },
+  status: { summary: 'show PoPs and relays from the cluster store', load: () => import('./commands/status.js') },
+  'import-coturn': { summary: "turn coturn's turnserver.conf into an anyturn relay YAML", load: () => import('./commands/import-coturn.js') },
+  secret: { summary: 'add, retire or list REST secrets cluster-wide', load: () => import('./commands/secret.js') },
 };
 
 function usage(): string {

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisClusterStore } from '../../../src/cluster/redis-store.js';
-import { run as status } from '../../../src/cluster/status-command.js';
+import { run as status } from '../../../bin/commands/status.js';
 import { silentLogger } from '../../../src/log.js';
 import { clusterStoreContract, relay } from './contract.js';
 import { freePort, ping, RedisServer, waitFor } from './helpers.js';

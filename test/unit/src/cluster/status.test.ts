@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryClusterStore } from '../../../../src/cluster/memory-store.js';
-import { run } from '../../../../src/cluster/status-command.js';
+import { run } from '../../../../bin/commands/status.js';
 import { formatAge, formatBandwidth, renderStatus } from '../../../../src/cluster/status-table.js';
 
 function sink() {

@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { run } from '../../../../src/auth/creds-command.js';
-import { AnyturnError } from '../../../../src/errors.js';
+import { run } from '../../../bin/commands/creds.js';
+import { AnyturnError } from '../../../src/errors.js';
 
 async function creds(argv: string[], nowMs = 1_700_000_000_000): Promise<{ code: number; out: string }> {
   let out = '';

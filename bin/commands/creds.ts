@@ -1,6 +1,6 @@
-import { AnyturnError } from '../errors.js';
-import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../config/flags.js';
-import { restCredentials } from './rest-credentials.js';
+import { AnyturnError } from '../../src/errors.js';
+import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../../src/config/flags.js';
+import { restCredentials } from '../../src/auth/rest-credentials.js';
 
 /**
  * `anyturn creds --secret S [--user U] [--ttl SECONDS] [--uri URI]...`

@@ -2,10 +2,10 @@
  * `anyturn import-coturn turnserver.conf > anyturn.yaml`: coturn's configuration as an anyturn relay YAML
  * (import.ts). The YAML goes to stdout; one summary line to stderr.
  */
-import { parseFlags, wantsHelp, type FlagsSpec } from '../config/flags.js';
-import { AnyturnError } from '../errors.js';
-import { importCoturn, renderImport, validateImport } from './import.js';
-import { readTurnserverConf } from './turnserver-conf.js';
+import { parseFlags, wantsHelp, type FlagsSpec } from '../../src/config/flags.js';
+import { AnyturnError } from '../../src/errors.js';
+import { importCoturn, renderImport, validateImport } from '../../src/coturn/import.js';
+import { readTurnserverConf } from '../../src/coturn/turnserver-conf.js';
 
 const FLAGS = {} as const satisfies FlagsSpec;
 const USAGE = [

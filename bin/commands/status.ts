@@ -3,12 +3,12 @@
  * the router agents, aggregate load) and relays (state, load, allocations, bandwidth)
  * as the shared cluster store holds them. `--watch` redraws every second.
  */
-import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../config/flags.js';
-import { AnyturnError } from '../errors.js';
-import { silentLogger } from '../log.js';
-import { redactRedisUrl } from './redis-url.js';
-import type { ClusterStore } from './store.js';
-import { renderStatus } from './status-table.js';
+import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../../src/config/flags.js';
+import { AnyturnError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import { redactRedisUrl } from '../../src/cluster/redis-url.js';
+import type { ClusterStore } from '../../src/cluster/store.js';
+import { renderStatus } from '../../src/cluster/status-table.js';
 
 export const STATUS_FLAGS = {
   redis: { type: 'string', arg: 'URL', help: 'cluster store (redis://, rediss://, redis+sentinel://, redis+cluster://, unix://)' },
@@ -47,7 +47,7 @@ export async function run(argv: string[], io: StatusIo = { stdout: process.stdou
         '--redis URL is required: the shared cluster store lives in Redis (a relay without Redis keeps its state in memory)',
       );
     }
-    const { RedisClusterStore } = await import('./redis-store.js');
+    const { RedisClusterStore } = await import('../../src/cluster/redis-store.js');
     store = new RedisClusterStore({ url, keyPrefix: flags.prefix as string | undefined, log: silentLogger(), refreshIntervalMs: 60_000 });
     source = redactRedisUrl(url);
   } else if (url !== undefined) {

@@ -20,12 +20,12 @@
  * reach it, or `retire` of a secret the store does not hold; usage errors are ATN_ERR_CLI_USAGE.
  */
 import { createHash } from 'node:crypto';
-import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../config/flags.js';
-import { AnyturnError, assertNever } from '../errors.js';
-import { silentLogger } from '../log.js';
-import { redactRedisUrl } from './redis-url.js';
-import { checkEgressRule, checkOverlayKey, checkSecret } from './records.js';
-import type { ClusterStore } from './store.js';
+import { formatUsage, parseFlags, wantsHelp, type FlagsSpec } from '../../src/config/flags.js';
+import { AnyturnError, assertNever } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import { redactRedisUrl } from '../../src/cluster/redis-url.js';
+import { checkEgressRule, checkOverlayKey, checkSecret } from '../../src/cluster/records.js';
+import type { ClusterStore } from '../../src/cluster/store.js';
 
 export const SECRET_FLAGS = {
   redis: { type: 'string', arg: 'URL', help: 'cluster store (redis://, rediss://, redis+sentinel://, redis+cluster://, unix://)' },
@@ -98,7 +98,7 @@ export async function run(argv: string[], io: SecretIo = { stdout: process.stdou
   let store = io.store;
   if (store === undefined) {
     if (url === undefined) throw new AnyturnError('ATN_ERR_CLI_USAGE', '--redis URL is required (the cluster store the relays use)');
-    const { RedisClusterStore } = await import('./redis-store.js');
+    const { RedisClusterStore } = await import('../../src/cluster/redis-store.js');
     store = new RedisClusterStore({ url, keyPrefix: flags.prefix as string | undefined, log: silentLogger(), refreshIntervalMs: 60_000 });
   }
   const source = url === undefined ? store.kind : redactRedisUrl(url);
