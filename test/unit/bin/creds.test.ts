@@ -56,7 +56,7 @@ describe('anyturn creds', () => {
   });
 
   it('runs as `anyturn creds` from dist', () => {
-    const bin = new URL('../../../../dist/bin/anyturn.js', import.meta.url).pathname;
+    const bin = new URL('../../../dist/bin/anyturn.js', import.meta.url).pathname;
     expect(existsSync(bin), 'dist is built by pretest (npx tsc -p tsconfig.json)').toBe(true);
     const before = Math.floor(Date.now() / 1000);
     const out = execFileSync(process.execPath, [bin, 'creds', '--secret', 'k', '--user', 'u', '--ttl', '120'], { encoding: 'utf8' });
