@@ -17,6 +17,11 @@ declare -A PROVIDES=(
   [openssl]=/usr/bin/openssl
   [ansible-lint]=/usr/bin/ansible-lint
   [ansible]=/usr/lib/python3/dist-packages/ansible_collections/ansible/posix
+  # eBPF offload: the object is rebuilt and compared (clang, llvm-strip, libbpf headers); libbpf1 loads it
+  [clang]=/usr/bin/clang
+  [llvm]=/usr/bin/llvm-strip
+  [libbpf-dev]=/usr/include/bpf/bpf_helpers.h
+  [libbpf1]=/usr/lib/x86_64-linux-gnu/libbpf.so.1
 )
 
 missing=()
