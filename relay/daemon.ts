@@ -27,8 +27,12 @@ import { TcpListener } from './listen/tcp.js';
 import { TlsListener } from './listen/tls.js';
 import { UdpListener } from './listen/udp.js';
 import { RelayMetrics } from './metrics.js';
+import { ChannelOffload } from './offload/channel-offload.js';
+import { OffloadMetrics } from './offload/offload-metrics.js';
+import { setUpOffload } from './offload/offload-setup.js';
 import { registerRelayInfoMetrics } from './relay-info-metrics.js';
 import { makeTestUser, type TestUser } from './startup-banner.js';
+import { AddressMap } from './turn/address-map.js';
 import { familyOf } from './turn/five-tuple.js';
 import { TurnServer } from './turn/turn-server.js';
 import type { TurnOptions } from './turn/turn-options.js';
@@ -111,6 +115,12 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   collectDefaultMetrics({ register: registry });
   const metrics = new RelayMetrics(registry);
   const streamMetrics = new StreamMetrics(registry);
+  // Kernel fast path (--offload), first: `on` without it stops here. Attached before any listener answers; its maps
+  // start empty (relay/offload/kernel-fast-path.ts: nothing of a previous process survives it).
+  const offloadMetrics = new OffloadMetrics(registry);
+  const kernel = setUpOffload(
+    { mode: config.offload, listen: config.listen, relayIp: config.relayIp, maxBps: config.maxBps }, log,
+  );
 
   const stores: CredentialStore[] = [];
   let testUser: TestUser | undefined;
@@ -139,8 +149,14 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
           credentials, nonces, clock, log, registry, metrics, allocations: () => turnRef?.allocationCount ?? 0,
           directory: new ClusterRelayDirectory(store, config.pop, clock),
         });
-  const turn = new TurnServer(turnOptionsFrom(config, allowPeers), {
-    credentials, nonces, clock, log, metrics, anycast: anycast?.responder,
+  const turnOptions = turnOptionsFrom(config, allowPeers);
+  const offload = kernel === undefined ? undefined : new ChannelOffload({
+    kernel, metrics, offloadMetrics, log, now: () => clock.now(),
+    addresses: new AddressMap(turnOptions.externalAddresses ?? []),
+  });
+  offloadMetrics.enabled = offload === undefined ? 0 : 1;
+  const turn = new TurnServer(turnOptions, {
+    credentials, nonces, clock, log, metrics, anycast: anycast?.responder, flows: offload,
   });
   turnRef = turn;
 
@@ -213,6 +229,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       await Promise.all(listeners.map((l) => l.close()));
       anycast?.close();
       turn.close();
+      offload?.close();
+      kernel?.close();
       await sync.close(); // after turn.close(): releases the relayed addresses, then deregisters
       await store.close();
       await http?.close();

@@ -22,6 +22,7 @@ import { AllocationTable } from './allocation-table.js';
 import type { ClientTransport } from './client-transport.js';
 import type { OpenedRelay, TurnCore } from './context.js';
 import { DataPath } from './data-path.js';
+import type { FlowObserver } from './flow-observer.js';
 import { Dispatcher, type AnycastHandover } from './dispatch.js';
 import { familyOf, formatFiveTuple } from './five-tuple.js';
 import { PeerPolicy } from './peer-policy.js';
@@ -41,6 +42,8 @@ export interface TurnServerDeps {
   anycast?: AnycastHandover;
   /** Makes relayed sockets (default: dgram udp4/udp6). */
   createRelaySocket?: RelaySocketFactory;
+  /** Follows channel bindings and lifetimes (the kernel fast path, relay/offload); none by default. */
+  flows?: FlowObserver;
 }
 
 export type TurnServerEvents = {
@@ -125,6 +128,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       openRelay: (allocation, family, request) => this.#openRelay(allocation, family, request),
       openReservedRelay: (allocation, address, port) => this.#openReservedRelay(allocation, address, port),
       registerAllocation: (allocation) => this.#register(allocation),
+      flowsChanged: (allocation) => deps.flows?.changed(allocation),
       closeAllocation: (allocation, reason) => this.#closeAllocation(allocation, reason),
       get closed() {
         return server.#closed;
@@ -205,6 +209,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     }
     this.#ports.sweep(now);
     this.#cache.prune(now);
+    this.#deps.flows?.swept(now);
   }
 
   /** Idempotent: stops the sweep and closes every allocation (and so every relayed socket). */
@@ -235,6 +240,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   #closeAllocation(allocation: Allocation, reason: CloseReason): void {
     if (!this.#table.remove(allocation)) return;
     this.#quota.release(allocation.username);
+    this.#deps.flows?.closed(allocation); // kernel entries go before the sockets do
     allocation.close();
     this.#deps.metrics.allocationClosed(reason, this.#table.size);
     this.#log.debug({ alloc: formatFiveTuple(allocation.fiveTuple), reason }, 'allocation closed');

@@ -21,6 +21,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export type RedirectMode = 'strict' | 'fast';
 export type RaceMode = 'race' | 'single';
 export type RaceCurve = 'linear' | 'quadratic';
+/** The eBPF kernel fast path for UDP ChannelData (relay/offload/offload-setup.ts). */
+export type OffloadMode = 'auto' | 'on' | 'off';
 
 export const DEFAULT_TLS_PORT = 5349;
 
@@ -82,6 +84,8 @@ export interface RelayConfig {
   anycastRate: number;
   /** Kernel receive and send buffer of each UDP listener socket, bytes (capped by net.core.rmem_max/wmem_max). */
   udpBuffer: number;
+  /** eBPF kernel fast path for UDP ChannelData: where possible (auto), required (on), never (off). */
+  offload: OffloadMode;
   logLevel: LogLevel;
   /** SOFTWARE attribute text; empty = no SOFTWARE attribute. */
   software: string;
@@ -127,6 +131,7 @@ export const RELAY_FLAGS = {
   'race-curve': { type: 'string', arg: 'linear|quadratic', help: 'delay vs load (default linear)' },
   'anycast-rate': { type: 'number', arg: 'N', help: 'unauthenticated anycast answers per source per second (default 10)' },
   'udp-buffer': { type: 'number', arg: 'BYTES', help: 'UDP listener socket buffers (default 4194304; capped by net.core.rmem_max)' },
+  offload: { type: 'string', arg: 'auto|on|off', help: 'eBPF kernel fast path for UDP ChannelData (default auto)' },
   'log-level': { type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (default info)` },
   software: { type: 'string', arg: 'TEXT', help: 'SOFTWARE attribute (default anyturn; empty = none)' },
   'lifetime-max': { type: 'number', arg: 'SECONDS', help: 'longest allocation lifetime (default 3600)' },
@@ -168,6 +173,7 @@ export const RelayFileSchema = z.strictObject({
   'race-curve': z.enum(['linear', 'quadratic']).default('linear'),
   'anycast-rate': z.number().positive().default(10),
   'udp-buffer': count(65536).default(4 * 1024 * 1024),
+  offload: z.enum(['auto', 'on', 'off']).default('auto'),
   'log-level': z.enum(LOG_LEVELS).default('info'),
   software: z.string().max(127).default('anyturn'),
   'lifetime-max': count(1).default(3600),
@@ -250,6 +256,9 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
     if (listen.includes(g)) issue(['anycast', i], `${g} is also a listen address`);
   });
   checkExternalIp(c, issue);
+  if (c.offload === 'on' && typeof c['max-bps'] === 'number' && c['max-bps'] > 0) {
+    issue(['offload'], 'on cannot be combined with max-bps (the bandwidth cap is enforced in userspace)');
+  }
   const seen = new Set<string>();
   (c.user ?? []).forEach((u, i) => {
     if (u && typeof u === 'object') {
@@ -324,6 +333,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     raceCurve: c['race-curve'],
     anycastRate: c['anycast-rate'],
     udpBuffer: c['udp-buffer'],
+    offload: c.offload,
     logLevel: c['log-level'],
     software: c.software,
     lifetimeMax: c['lifetime-max'],
