@@ -124,7 +124,6 @@ export class ChannelOffload implements FlowObserver {
       }
     }
     if (flows !== undefined && flows.size === 0) this.#flows.delete(allocation);
-    this.#offload.flows = this.#count;
   }
 
   /** When the entry of a binding must stop: the earliest expiry of binding, permission, allocation (or none). */
@@ -170,7 +169,7 @@ export class ChannelOffload implements FlowObserver {
     }
     const seen = this.#kernel.counters(slot, { c2pPackets: 0, c2pBytes: 0, p2cPackets: 0, p2cBytes: 0 });
     flows.set(channel.number, { spec, slot, expiresAt, seen });
-    this.#count += 1;
+    this.#offload.flows = ++this.#count;
   }
 
   #refresh(flow: Flow, expiresAt: number, now: number): void {
@@ -182,7 +181,7 @@ export class ChannelOffload implements FlowObserver {
     this.#kernel.remove(flow.spec);
     this.#credit(flow);
     this.#freeSlots.push(flow.slot);
-    this.#count -= 1;
+    this.#offload.flows = --this.#count;
   }
 
   /** A TURN-clock time (ms) as the kernel's CLOCK_MONOTONIC deadline (ns). */

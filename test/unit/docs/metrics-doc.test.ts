@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { AnycastMetrics, registerAnycastMetrics } from '../../../relay/anycast/metrics.js';
 import { StreamMetrics } from '../../../relay/listen/stream-metrics.js';
 import { RelayMetrics } from '../../../relay/metrics.js';
+import { OffloadMetrics } from '../../../relay/offload/offload-metrics.js';
 import { registerRelayInfoMetrics } from '../../../relay/relay-info-metrics.js';
 import { BgpMetrics } from '../../../router-agent/bgp-metrics.js';
 import { AgentMetrics } from '../../../router-agent/metrics.js';
@@ -52,6 +53,10 @@ async function registeredMetrics(): Promise<Map<string, Registered>> {
   const relay = new Registry();
   new RelayMetrics(relay);
   await collect('relay', relay, out);
+
+  const offload = new Registry();
+  new OffloadMetrics(offload);
+  await collect('offload', offload, out);
 
   const info = new Registry();
   registerRelayInfoMetrics(info, {
