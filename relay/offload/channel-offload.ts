@@ -146,6 +146,10 @@ export class ChannelOffload implements FlowObserver {
     const peerIfindex = this.#routes.egressOf(peer);
     const clientIfindex = this.#routes.egressOf(allocation.clientAddress);
     if (peerIfindex === undefined || clientIfindex === undefined) return;
+    // A datagram sent from this host or a local container may still carry a checksum to be completed by the
+    // device (CHECKSUM_PARTIAL), at an offset the rewrite moves: a physical NIC would write it over the new UDP
+    // header. Such a sender on one side and a physical NIC on the other stay in userspace.
+    if (this.#routes.isPhysical(peerIfindex) !== this.#routes.isPhysical(clientIfindex)) return;
     const slot = this.#takeSlot();
     if (slot === undefined) {
       this.#offload.installFailures += 1;

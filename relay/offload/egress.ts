@@ -4,7 +4,7 @@
  * /proc/net/route; the kernel resolves the next hop and neighbour itself). undefined: no route, the flow stays
  * in userspace. Read once and on refresh() (the offload's sweep), never per packet or per binding.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 
 interface Route {
@@ -28,6 +28,7 @@ export class EgressRoutes {
   #local = new Set<number>();
   #routes: Route[] = [];
   #ifindex = new Map<string, number>();
+  #physical = new Set<number>();
 
   constructor() {
     this.refresh();
@@ -54,6 +55,15 @@ export class EgressRoutes {
     routes.sort((a, b) => popcount(b.mask) - popcount(a.mask));
     this.#routes = routes;
     this.#ifindex.clear();
+    this.#physical.clear();
+  }
+
+  /**
+   * Whether an egress (from egressOf) is a physical device (one with a /sys/class/net/X/device: a NIC, virtio),
+   * which computes offloaded checksums itself; 0 (local), lo, veth and bridges are not.
+   */
+  isPhysical(ifindex: number): boolean {
+    return ifindex !== 0 && this.#physical.has(ifindex);
   }
 
   /** 0 = local, an ifindex, or undefined (no route). */
@@ -75,6 +85,7 @@ export class EgressRoutes {
         return undefined;
       }
       this.#ifindex.set(ifname, index);
+      if (existsSync(`/sys/class/net/${ifname}/device`)) this.#physical.add(index);
     }
     return index;
   }
