@@ -5,9 +5,9 @@
  * itself). Per-entry counters are read on a timer into the relay's traffic counters (turn_traffic_*, hence the
  * load score and bandwidth figures) and the turn_offload_* metrics.
  *
- * Offloadable: a UDP client on a unicast listener bound to a specific IPv4 address, an IPv4 relayed address, a
- * peer not translated by external-ip, a route to both ends. Everything else (TCP/TLS, IPv6, Send/Data
- * indications, permissions without a channel) stays on the userspace path, which also handles every packet while
+ * Offloadable: a UDP client on a unicast listener bound to a specific address, a relayed address and peer of the
+ * same family (IPv4 or IPv6), a peer not translated by external-ip, a route to both ends. Everything else
+ * (TCP/TLS, a family change between client and peer, Send/Data indications, permissions without a channel) stays on the userspace path, which also handles every packet while
  * an entry is not (yet, or any more) installed: nothing is lost in between.
  */
 import type { Logger } from '../../src/log.js';
@@ -128,7 +128,8 @@ export class ChannelOffload implements FlowObserver {
 
   /** When the entry of a binding must stop: the earliest expiry of binding, permission, allocation (or none). */
   #expiryOf(allocation: Allocation, channel: ChannelBinding, now: number): number | undefined {
-    if (channel.relay.closed || channel.relay.family !== 4 || channel.peer.family !== 4) return undefined;
+    const family = familyOfIp(allocation.clientAddress);
+    if (channel.relay.closed || channel.relay.family !== family || channel.peer.family !== family) return undefined;
     const permission = allocation.validPermission(channel.peer.address, now);
     if (permission === undefined || !channel.isValid(now) || allocation.isExpired(now)) return undefined;
     return Math.min(channel.expiresAt, permission.expiresAt, allocation.expiresAt);
@@ -136,7 +137,8 @@ export class ChannelOffload implements FlowObserver {
 
   #offloadable(allocation: Allocation): boolean {
     const t = allocation.transport;
-    return t.protocol === 'udp' && t.role === 'unicast' && isSpecificIpv4(t.localAddress) && isIpv4(allocation.clientAddress);
+    return t.protocol === 'udp' && t.role === 'unicast' && t.localAddress !== '0.0.0.0' && t.localAddress !== '::' &&
+      familyOfIp(t.localAddress) === familyOfIp(allocation.clientAddress);
   }
 
   #install(allocation: Allocation, channel: ChannelBinding, expiresAt: number, now: number, flows: Map<number, Flow>): void {
@@ -157,6 +159,7 @@ export class ChannelOffload implements FlowObserver {
     }
     const t = allocation.transport;
     const spec: FlowSpec = {
+      family: channel.relay.family,
       clientIp: allocation.clientAddress, clientPort: allocation.clientPort,
       listenIp: t.localAddress, listenPort: t.localPort,
       channel: channel.number,
@@ -227,10 +230,6 @@ export class ChannelOffload implements FlowObserver {
   }
 }
 
-function isIpv4(address: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(address);
-}
-
-function isSpecificIpv4(address: string): boolean {
-  return isIpv4(address) && address !== '0.0.0.0';
+function familyOfIp(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
 }

@@ -1,32 +1,57 @@
 /**
  * Where a datagram the kernel fast path rewrites must go: 0 when the destination is an address of this host (the
- * stack delivers it), else the ifindex of the interface the main IPv4 routing table names (longest prefix of
- * /proc/net/route; the kernel resolves the next hop and neighbour itself). undefined: no route, the flow stays
- * in userspace. Read once and on refresh() (the offload's sweep), never per packet or per binding.
+ * stack delivers it), else the ifindex of the interface the main routing table names (longest prefix of
+ * /proc/net/route or /proc/net/ipv6_route; the kernel resolves the next hop and neighbour itself). undefined: no
+ * route, the flow stays in userspace. Read once and on refresh() (the offload's sweep), never per packet or per
+ * binding.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { parseIPv4, parseIPv6 } from '../../src/stun/index.js';
 
 interface Route {
-  network: number;
-  mask: number;
+  network: bigint;
+  mask: bigint;
   ifname: string;
 }
 
-export function ipv4ToInt(address: string): number {
-  const p = address.split('.');
-  return ((Number(p[0]) << 24) | (Number(p[1]) << 16) | (Number(p[2]) << 8) | Number(p[3])) >>> 0;
+/** An IP literal as a number (IPv4: 32 bits, IPv6: 128 bits); undefined when malformed. */
+export function ipToBigInt(address: string): bigint | undefined {
+  const v6 = address.includes(':');
+  const bytes = new Uint8Array(v6 ? 16 : 4);
+  if (!(v6 ? parseIPv6(address, bytes) : parseIPv4(address, bytes))) return undefined;
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  return n;
 }
 
-/** /proc/net/route holds addresses as host-order (little-endian) hex of the network-order bytes. */
-function procHex(hex: string): number {
+function maskOf(prefix: number, bits: number): bigint {
+  return prefix === 0 ? 0n : ((1n << BigInt(prefix)) - 1n) << BigInt(bits - prefix);
+}
+
+/** /proc/net/route holds IPv4 addresses as host-order (little-endian) hex of the network-order bytes. */
+function procHex4(hex: string): bigint {
   const v = parseInt(hex, 16);
-  return (((v & 0xff) << 24) | (((v >>> 8) & 0xff) << 16) | (((v >>> 16) & 0xff) << 8) | ((v >>> 24) & 0xff)) >>> 0;
+  return BigInt((((v & 0xff) << 24) | (((v >>> 8) & 0xff) << 16) | (((v >>> 16) & 0xff) << 8) | ((v >>> 24) & 0xff)) >>> 0);
+}
+
+function readProc(path: string): string[] {
+  try {
+    return readFileSync(path, 'utf8').split('\n');
+  } catch {
+    return []; // no procfs (or no IPv6): only local destinations are offloaded
+  }
+}
+
+function popcount(v: bigint): number {
+  let n = 0;
+  for (let x = v; x !== 0n; x >>= 1n) n += Number(x & 1n);
+  return n;
 }
 
 export class EgressRoutes {
-  #local = new Set<number>();
-  #routes: Route[] = [];
+  #local = { 4: new Set<bigint>(), 6: new Set<bigint>() };
+  #routes: { 4: Route[]; 6: Route[] } = { 4: [], 6: [] };
   #ifindex = new Map<string, number>();
   #physical = new Set<number>();
 
@@ -35,25 +60,30 @@ export class EgressRoutes {
   }
 
   refresh(): void {
-    const local = new Set<number>();
+    const local = { 4: new Set<bigint>(), 6: new Set<bigint>([ipToBigInt('::1')!]) };
     for (const list of Object.values(networkInterfaces())) {
-      for (const a of list ?? []) if (a.family === 'IPv4') local.add(ipv4ToInt(a.address));
+      for (const a of list ?? []) {
+        const n = ipToBigInt(a.address);
+        if (n !== undefined) local[a.family === 'IPv4' ? 4 : 6].add(n);
+      }
     }
     this.#local = local;
-    const routes: Route[] = [];
-    let table = '';
-    try {
-      table = readFileSync('/proc/net/route', 'utf8');
-    } catch {
-      // no procfs: only local destinations are offloaded
-    }
-    for (const line of table.split('\n').slice(1)) {
+    const v4: Route[] = [];
+    for (const line of readProc('/proc/net/route').slice(1)) {
       const f = line.trim().split(/\s+/);
       if (f.length < 8) continue;
-      routes.push({ ifname: f[0], network: procHex(f[1]), mask: procHex(f[7]) });
+      v4.push({ ifname: f[0], network: procHex4(f[1]), mask: procHex4(f[7]) });
     }
-    routes.sort((a, b) => popcount(b.mask) - popcount(a.mask));
-    this.#routes = routes;
+    const v6: Route[] = [];
+    for (const line of readProc('/proc/net/ipv6_route')) {
+      const f = line.trim().split(/\s+/);
+      // dest plen src splen nexthop metric refcnt use flags ifname; `lo` holds local and unreachable routes
+      if (f.length < 10 || f[9] === 'lo') continue;
+      const prefix = parseInt(f[1], 16);
+      v6.push({ ifname: f[9], network: BigInt(`0x${f[0]}`), mask: maskOf(prefix, 128) });
+    }
+    const longestFirst = (a: Route, b: Route) => popcount(b.mask) - popcount(a.mask);
+    this.#routes = { 4: v4.sort(longestFirst), 6: v6.sort(longestFirst) };
     this.#ifindex.clear();
     this.#physical.clear();
   }
@@ -68,10 +98,12 @@ export class EgressRoutes {
 
   /** 0 = local, an ifindex, or undefined (no route). */
   egressOf(address: string): number | undefined {
-    const ip = ipv4ToInt(address);
-    if (this.#local.has(ip) || ip >>> 24 === 127) return 0;
-    for (const r of this.#routes) {
-      if (((ip & r.mask) >>> 0) === r.network) return this.#indexOf(r.ifname);
+    const family = address.includes(':') ? 6 : 4;
+    const ip = ipToBigInt(address);
+    if (ip === undefined) return undefined;
+    if (this.#local[family].has(ip) || (family === 4 && ip >> 24n === 127n)) return 0;
+    for (const r of this.#routes[family]) {
+      if ((ip & r.mask) === r.network) return this.#indexOf(r.ifname);
     }
     return undefined;
   }
@@ -91,18 +123,13 @@ export class EgressRoutes {
   }
 }
 
-function popcount(v: number): number {
-  let n = 0;
-  for (let x = v >>> 0; x !== 0; x >>>= 1) n += x & 1;
-  return n;
-}
-
-/** The interface holding an IPv4 address (127/8 → the one holding 127.0.0.1), or undefined. */
+/** The interface holding an address (127/8 → the one holding 127.0.0.1), or undefined. */
 export function interfaceOf(address: string): string | undefined {
-  const ip = ipv4ToInt(address);
-  const wanted = ip >>> 24 === 127 ? ipv4ToInt('127.0.0.1') : ip;
+  let wanted = ipToBigInt(address);
+  if (wanted === undefined) return undefined;
+  if (!address.includes(':') && wanted >> 24n === 127n) wanted = ipToBigInt('127.0.0.1');
   for (const [name, list] of Object.entries(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && ipv4ToInt(a.address) === wanted) return name;
+    for (const a of list ?? []) if (ipToBigInt(a.address) === wanted) return name;
   }
   return undefined;
 }

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AnyturnError } from '../../src/errors.js';
-import { FLOW_STATS_BYTES, MAX_FLOWS, c2pKey, c2pValue, p2cKey, p2cValue, type FlowSpec } from './flow-entry.js';
+import { FLOW_STATS_BYTES, MAP_NAMES, MAX_FLOWS, c2pKey, c2pValue, p2cKey, p2cValue, type FlowSpec } from './flow-entry.js';
 import { repoRoot, type BpfAddon } from './native.js';
 
 export const BPF_OBJECT_PATH = join(repoRoot(), 'relay', 'offload', 'bpf', 'channel-data.bpf.o');
@@ -28,11 +28,13 @@ export class KernelFastPath {
   readonly interfaces: readonly string[];
   readonly #addon: BpfAddon;
   readonly #prog: number;
-  readonly #c2p: number;
-  readonly #p2c: number;
+  /** Map fds by family: client → peer and peer → client. */
+  readonly #maps: { 4: { c2p: number; p2c: number }; 6: { c2p: number; p2c: number } };
   readonly #statsFd: number;
   readonly #stats: DataView;
   readonly #links: number[];
+  /** The program's and every map's fd. */
+  readonly #fds: number[];
   #closed = false;
 
   /**
@@ -49,11 +51,12 @@ export class KernelFastPath {
       throw new AnyturnError('ATN_ERR_OFFLOAD_UNAVAILABLE', `the eBPF program does not load: ${(err as Error).message}`);
     }
     const fds = [loaded.prog, ...Object.values(loaded.maps)];
+    this.#fds = fds;
     this.#links = [];
     try {
       this.#prog = loaded.prog;
-      this.#c2p = mapFd(loaded.maps, 'c2p_v4');
-      this.#p2c = mapFd(loaded.maps, 'p2c_v4');
+      const of = (family: 4 | 6) => ({ c2p: mapFd(loaded.maps, MAP_NAMES[family].c2p), p2c: mapFd(loaded.maps, MAP_NAMES[family].p2c) });
+      this.#maps = { 4: of(4), 6: of(6) };
       this.#statsFd = mapFd(loaded.maps, 'flow_stats');
       this.#stats = new DataView(addon.mmapArray(this.#statsFd, MAX_FLOWS * FLOW_STATS_BYTES));
       for (const ifname of interfaces) this.#links.push(addon.attachIngress(this.#prog, ifname));
@@ -67,19 +70,21 @@ export class KernelFastPath {
   install(flow: FlowSpec, slot: number, expiresNs: bigint): number {
     if (this.#closed) return 9; // EBADF
     const a = this.#addon;
-    // Peer → client first: a peer's datagram never finds a half-made flow worse than the userspace path.
-    const err = a.update(this.#p2c, p2cKey(flow), p2cValue(flow, slot, expiresNs));
+    const maps = this.#maps[flow.family];
+    // Either direction alone is a valid state (the other one is then relayed in userspace).
+    const err = a.update(maps.p2c, p2cKey(flow), p2cValue(flow, slot, expiresNs));
     if (err !== 0) return err;
-    const err2 = a.update(this.#c2p, c2pKey(flow), c2pValue(flow, slot, expiresNs));
-    if (err2 !== 0) a.remove(this.#p2c, p2cKey(flow));
+    const err2 = a.update(maps.c2p, c2pKey(flow), c2pValue(flow, slot, expiresNs));
+    if (err2 !== 0) a.remove(maps.p2c, p2cKey(flow));
     return err2;
   }
 
   /** Removes both directions (idempotent). */
   remove(flow: FlowSpec): void {
     if (this.#closed) return;
-    this.#addon.remove(this.#c2p, c2pKey(flow));
-    this.#addon.remove(this.#p2c, p2cKey(flow));
+    const maps = this.#maps[flow.family];
+    this.#addon.remove(maps.c2p, c2pKey(flow));
+    this.#addon.remove(maps.p2c, p2cKey(flow));
   }
 
   /** The counters of a slot now (read from shared memory). */
@@ -102,7 +107,7 @@ export class KernelFastPath {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const fd of [...this.#links, this.#prog, this.#c2p, this.#p2c, this.#statsFd]) this.#addon.close(fd);
+    for (const fd of [...this.#links, ...this.#fds]) this.#addon.close(fd);
   }
 }
 

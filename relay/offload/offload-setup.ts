@@ -17,7 +17,7 @@ import { loadBpfAddon } from './native.js';
 
 export interface OffloadPlan {
   mode: OffloadMode;
-  /** Unicast listen addresses and relay addresses (those that are specific IPv4 are served by the kernel). */
+  /** Unicast listen addresses and relay addresses (the kernel serves clients of specific ones). */
   listen: readonly string[];
   relayIp: readonly string[];
   maxBps: number;
@@ -51,12 +51,12 @@ export function setUpOffload(plan: OffloadPlan, log: Logger): KernelFastPath | u
 function unavailableReason(plan: OffloadPlan): string | undefined {
   if (plan.maxBps > 0) return 'max-bps caps bandwidth in userspace';
   if (process.platform !== 'linux') return 'the kernel fast path needs Linux';
-  if (addresses(plan).length === 0) return 'no specific IPv4 listen and relay address';
+  if (addresses(plan).length === 0) return 'no specific listen or relay address';
   return undefined;
 }
 
 function addresses(plan: OffloadPlan): string[] {
-  return [...plan.listen, ...plan.relayIp].filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a) && a !== '0.0.0.0');
+  return [...plan.listen, ...plan.relayIp].filter((a) => a !== '0.0.0.0' && a !== '::');
 }
 
 function openFastPath(plan: OffloadPlan): KernelFastPath {

@@ -40,7 +40,12 @@ export interface OffloadedRelay {
   close(): Promise<void>;
 }
 
-export async function startOffloadedRelay(options: Partial<TurnOptions> = {}, clock: Clock = { now: () => Date.now() }): Promise<OffloadedRelay> {
+/** `host`: the loopback address of the family to serve on (listen and relay address). */
+export async function startOffloadedRelay(
+  options: Partial<TurnOptions> = {},
+  clock: Clock = { now: () => Date.now() },
+  host = '127.0.0.1',
+): Promise<OffloadedRelay> {
   const addon = requireAddon();
   const registry = new Registry();
   const metrics = new RelayMetrics(registry);
@@ -50,7 +55,10 @@ export async function startOffloadedRelay(options: Partial<TurnOptions> = {}, cl
     kernel, metrics, offloadMetrics, addresses: NO_ADDRESS_MAP, log: silentLogger(), now: () => clock.now(),
   });
   const server = new TurnServer(
-    turnOptions({ realm: 'offload.test', allowPeers: ['127.0.0.0/8'], minPort: 40000, maxPort: 49999, ...options }),
+    turnOptions({
+      realm: 'offload.test', relayAddresses: [host], allowPeers: ['127.0.0.0/8', '::1/128'], minPort: 40000, maxPort: 49999,
+      ...options,
+    }),
     {
       credentials: new StaticUsers([USER]),
       nonces: new NonceService({ key: Buffer.from('offload-test-key'), ttlMs: 3_600_000, clock }),
@@ -60,7 +68,7 @@ export async function startOffloadedRelay(options: Partial<TurnOptions> = {}, cl
       flows: offload,
     },
   );
-  const listener = new UdpListener({ address: '127.0.0.1', port: 0, role: 'unicast' }, { server, log: silentLogger() });
+  const listener = new UdpListener({ address: host, port: 0, role: 'unicast' }, { server, log: silentLogger() });
   try {
     await listener.listen();
   } catch (err) {
@@ -69,7 +77,7 @@ export async function startOffloadedRelay(options: Partial<TurnOptions> = {}, cl
     kernel.close();
     throw err;
   }
-  const address = { address: '127.0.0.1', port: listener.localPort };
+  const address = { address: host, port: listener.localPort };
   const clients: TurnClient[] = [];
   return {
     server,

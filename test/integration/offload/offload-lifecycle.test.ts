@@ -26,7 +26,7 @@ interface Bound {
 
 async function bind(relay: OffloadedRelay, peer: Peer): Promise<Bound> {
   const client = await relay.client();
-  const { relayed } = await client.allocate();
+  const { relayed } = await client.allocate({ family: peer.address.family });
   await client.channelBind(CHANNEL, peer.address);
   const got: Buffer[] = [];
   client.on('data', (_p, data) => got.push(Buffer.from(data)));
@@ -233,5 +233,50 @@ describe('kernel fast path: the kernel stops at the deadline of the entry by its
     await b.client.binding();
     expect(peer.received).toEqual([]);
     expect(b.got).toEqual([]);
+  });
+});
+
+describe('kernel fast path: IPv6 (::1)', () => {
+  let relay: OffloadedRelay;
+  let peer: Peer;
+  beforeAll(async () => {
+    relay = await startOffloadedRelay({}, undefined, '::1');
+    peer = await startPeer('::1');
+  });
+  afterAll(async () => {
+    await relay?.close();
+    await peer?.close();
+  });
+
+  it('relays a bound channel in both directions in the kernel (UDP checksums updated), and stops after Refresh 0', async () => {
+    const b = await bind(relay, peer);
+    expect(b.relayed.family).toBe(6);
+    for (let i = 0; i < 3; i++) await expectKernelCarries(relay, b, peer);
+    await b.client.refresh(0);
+    expect(relay.offloadMetrics.flows).toBe(0);
+    await sendSeenByNode(relay, () => b.client.sendChannelData(CHANNEL, Buffer.from('late')));
+    await b.client.binding();
+    expect(peer.received).toEqual([]);
+  });
+
+  it('relays client to client (two allocations of this relay) in one kernel pass', async () => {
+    const a = await relay.client();
+    const b = await relay.client();
+    const [ra, rb] = [(await a.allocate({ family: 6 })).relayed[0], (await b.allocate({ family: 6 })).relayed[0]];
+    await a.channelBind(0x4001, rb);
+    await b.channelBind(0x4002, ra);
+    const userspace = relay.metrics.userspaceChannelData;
+    const before = relay.offloadMetrics.peerToClientPackets;
+    const atB = nextData(b);
+    a.sendChannelData(0x4001, Buffer.from('a-to-b'));
+    const got = await atB;
+    expect(got).toMatchObject({ via: 'channel', channel: 0x4002 });
+    expect(got.data.toString()).toBe('a-to-b');
+    expect(got.peer).toEqual(ra);
+    relay.offload.collect();
+    expect(relay.offloadMetrics.peerToClientPackets - before).toBe(1);
+    expect(relay.metrics.userspaceChannelData).toBe(userspace);
+    await a.refresh(0);
+    await b.refresh(0);
   });
 });
