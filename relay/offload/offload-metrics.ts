@@ -13,7 +13,7 @@ export class OffloadMetrics {
   clientToPeerBytes = 0;
   peerToClientPackets = 0;
   peerToClientBytes = 0;
-  /** Bindings that could not get a kernel entry (map full or refused): they stay in userspace. */
+  /** Failed attempts to give a binding a kernel entry (map full or refused): it stays in userspace until retried. */
   installFailures = 0;
 
   constructor(registry: Registry) {
@@ -59,7 +59,7 @@ export class OffloadMetrics {
     });
     new Counter({
       name: 'turn_offload_install_failures_total',
-      help: 'Channel bindings the kernel fast path could not take (they are relayed in userspace)',
+      help: 'Failed attempts to give a channel binding a kernel entry (such bindings are relayed in userspace)',
       registers,
       collect() {
         this.reset();
