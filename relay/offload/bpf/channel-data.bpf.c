@@ -316,7 +316,7 @@ static __always_inline int ipv4(struct __sk_buff *skb)
 			      .relay_port = udp->dest };
 	struct p2c_value *pv = bpf_map_lookup_elem(&p2c_v4, &pk);
 	if (pv) {
-		if (pv->expires_ns <= now || payload > 0xffff - sizeof(struct udphdr) - 4)
+		if (pv->expires_ns <= now || payload > 0xffff - IP_HEADER - sizeof(struct udphdr) - 4)
 			return TCX_NEXT;
 		return peer_to_client(skb, ip, pv, payload);
 	}
