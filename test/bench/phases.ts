@@ -46,16 +46,17 @@ export interface ThroughputMetrics {
   /** Server CPU time per relayed datagram at the best step, in microseconds. */
   serverCpuUsPerPacket: number;
   /**
-   * Whole-host CPU time per relayed datagram at the best step (every core busy, softirq included, minus the
-   * generator and other processes), in microseconds: the server and the kernel work it causes, which is where an
-   * offloaded relay spends its time.
+   * Whole-host CPU time per relayed datagram at the best step (every core busy, softirq included, minus other
+   * processes), in microseconds: server, kernel and generator. The generator stays in because on loopback the
+   * kernel delivers (and an offloaded relay relays) each datagram inside the sender's system call, charged to the
+   * generator; its own sending cost is about the same for every server.
    */
   hostCpuUsPerPacket: number;
 }
 
-/** Busy cores (host busy % × CPUs: /proc/stat counts them all) minus the generator's and other processes' cores, per relayed datagram (µs). */
+/** Busy cores (host busy % × CPUs: /proc/stat counts them all) minus other processes' cores, per relayed datagram (µs). */
 function hostCpuUsPerPacket(step: StepResult, relayedPps: number, nproc: number): number {
-  const cores = (step.hostBusyPct / 100) * nproc - step.generatorCpuPct / 100 - step.otherCpuPct / 100;
+  const cores = (step.hostBusyPct / 100) * nproc - step.otherCpuPct / 100;
   return (Math.max(0, cores) / relayedPps) * 1e6;
 }
 

@@ -77,7 +77,7 @@ const ROWS: Row[] = [
   { metric: '  server CPU per relayed packet there (µs, lower is better)', value: (r) => r.throughput?.serverCpuUsPerPacket, show: (r) => fix(r.throughput?.serverCpuUsPerPacket, 2), ratio: true },
   { metric: '  generator CPU at that rate (% of one core)', value: (r) => r.throughput?.best?.generatorCpuPct, show: (r) => fix(r.throughput?.best?.generatorCpuPct, 0), ratio: false },
   { metric: '  whole host busy at that rate (% of all cores)', value: (r) => r.throughput?.best?.hostBusyPct, show: (r) => fix(r.throughput?.best?.hostBusyPct, 0), ratio: false },
-  { metric: '  whole-host CPU per relayed packet there, generator and other processes excluded (µs; server + kernel, softirq included)', value: (r) => r.throughput?.hostCpuUsPerPacket, show: (r) => fix(r.throughput?.hostCpuUsPerPacket, 2), ratio: true },
+  { metric: '  whole-host CPU per relayed packet there (µs: server, kernel incl. softirq, and the generator; other processes excluded)', value: (r) => r.throughput?.hostCpuUsPerPacket, show: (r) => fix(r.throughput?.hostCpuUsPerPacket, 2), ratio: true },
   { metric: '  one-way latency at that rate, p50 / p99 (µs)', value: (r) => r.throughput?.best?.forward.p50Us, show: (r) => lat(r.throughput?.best?.forward), ratio: false },
   { metric: 'Latency at the fixed rate, client → peer p50 / p99 (µs, lower is better)', value: (r) => r.latency?.forward.p50Us, show: (r) => lat(r.latency?.forward), ratio: true },
   { metric: '  peer → client p50 / p99 (µs)', value: (r) => r.latency?.back.p50Us, show: (r) => lat(r.latency?.back), ratio: true },
