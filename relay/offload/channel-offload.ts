@@ -6,9 +6,10 @@
  * load score and bandwidth figures) and the turn_offload_* metrics.
  *
  * Offloadable: a UDP client on a unicast listener bound to a specific address, a relayed address and peer of the
- * same family (IPv4 or IPv6), a peer not translated by external-ip, a route to both ends. Everything else
- * (TCP/TLS, a family change between client and peer, Send/Data indications, permissions without a channel) stays on the userspace path, which also handles every packet while
- * an entry is not (yet, or any more) installed: nothing is lost in between.
+ * same family (IPv4 or IPv6), a peer not translated by external-ip, a route to both ends. Everything else (TCP/TLS,
+ * a family change between client and peer, Send/Data indications, permissions without a channel) stays on the
+ * userspace path, which also handles every packet while an entry is not (yet, or any more) installed: nothing is
+ * lost in between.
  */
 import type { Logger } from '../../src/log.js';
 import type { RelayMetrics } from '../metrics.js';
