@@ -34,10 +34,14 @@ import { TcpListener } from './listen/tcp.js';
 import { TlsListener } from './listen/tls.js';
 import { UdpListener } from './listen/udp.js';
 import { RelayMetrics } from './metrics.js';
+import { ChannelOffload } from './offload/channel-offload.js';
+import { OffloadMetrics } from './offload/offload-metrics.js';
+import { setUpOffload } from './offload/offload-setup.js';
 import { registerRelayInfoMetrics } from './relay-info-metrics.js';
 import { kebab, keysNeedingRestart, type ReloadResult } from './reload.js';
 import { makeTestUser, type TestUser } from './startup-banner.js';
 import { checkHost, configWarnings } from './startup-checks.js';
+import { AddressMap } from './turn/address-map.js';
 import { familyOf } from './turn/five-tuple.js';
 import { TurnServer } from './turn/turn-server.js';
 import { OverlayNode } from './overlay/overlay-node.js';
@@ -140,6 +144,12 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   const metrics = new RelayMetrics(registry);
   const streamGuard = createStreamGuard(config, log);
   const streamMetrics = new StreamMetrics(registry, () => streamGuard.bufferedBytes);
+  // Kernel fast path (--offload), first: `on` without it stops here. Attached before any listener answers; its maps
+  // start empty (relay/offload/kernel-fast-path.ts: nothing of a previous process survives it).
+  const offloadMetrics = new OffloadMetrics(registry);
+  const kernel = setUpOffload(
+    { mode: config.offload, listen: config.listen, relayIp: config.relayIp, maxBps: config.maxBps }, log,
+  );
 
   let testUser: TestUser | undefined;
   // With a shared store, REST secrets can arrive at any time (`anyturn secret add`): no generated test user then.
@@ -191,8 +201,14 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       },
       { store, registry, clock, log },
     );
-  const turn = new TurnServer(turnOptionsFrom(config, allowPeers), {
-    credentials, nonces, clock, log, metrics, anycast: anycast?.responder, overlay,
+  const turnOptions = turnOptionsFrom(config, allowPeers);
+  const offload = kernel === undefined ? undefined : new ChannelOffload({
+    kernel, metrics, offloadMetrics, log, now: () => clock.now(),
+    addresses: new AddressMap(turnOptions.externalAddresses ?? []),
+  });
+  offloadMetrics.enabled = offload === undefined ? 0 : 1;
+  const turn = new TurnServer(turnOptions, {
+    credentials, nonces, clock, log, metrics, anycast: anycast?.responder, overlay, flows: offload,
   });
   turnRef = turn;
   // An allocation made here proves a real client followed an earlier answer: it refunds the anycast byte budget.
@@ -300,6 +316,8 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
       anycast?.close();
       overlay?.close();
       turn.close();
+      offload?.close();
+      kernel?.close();
       await sync.close(); // after turn.close(): releases the relayed addresses, then deregisters
       await store.close();
       await http?.close();

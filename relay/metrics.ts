@@ -71,6 +71,8 @@ export class RelayMetrics {
   peerReceivedPackets = 0;
   peerReceivedBytes = 0;
   peerSentPackets = 0;
+  /** ChannelData messages from clients that reached Node (the kernel fast path's are not among them). */
+  userspaceChannelData = 0;
   peerSentBytes = 0;
 
   readonly #dropped = new Float64Array(DROP_REASONS.length);
@@ -136,6 +138,7 @@ export class RelayMetrics {
     simple('turn_traffic_peer_received_packets_total', 'Datagrams received from peers on relayed addresses', () => this.peerReceivedPackets);
     simple('turn_traffic_peer_received_bytes_total', 'Bytes received from peers', () => this.peerReceivedBytes);
     simple('turn_traffic_peer_sent_packets_total', 'Datagrams sent to peers', () => this.peerSentPackets);
+    simple('turn_userspace_channel_data_total', 'ChannelData messages from clients handled by Node (not by the kernel fast path)', () => this.userspaceChannelData);
     simple('turn_traffic_peer_sent_bytes_total', 'Bytes sent to peers', () => this.peerSentBytes);
     labelled('turn_packets_dropped_total', 'Datagrams dropped, by reason', 'reason', DROP_REASONS, this.#dropped);
     simple('stun_unauthorized_total', '401 Unauthorized responses sent', () => this.#unauthorized);

@@ -23,6 +23,11 @@ declare -A PROVIDES=(
   [prometheus]=/usr/bin/promtool
   [nftables]=/usr/sbin/nft
   [openssh-server]=/usr/sbin/sshd
+  # eBPF offload: the object is rebuilt and compared (clang, llvm-strip, libbpf headers); libbpf1 loads it
+  [clang]=/usr/bin/clang
+  [llvm]=/usr/bin/llvm-strip
+  [libbpf-dev]=/usr/include/bpf/bpf_helpers.h
+  [libbpf1]=/usr/lib/x86_64-linux-gnu/libbpf.so.1
 )
 
 missing=()

@@ -69,6 +69,8 @@ export interface TurnCore {
   openReservedRelay(allocation: Allocation, address: string, port: number): Promise<RelaySocket>;
   /** Enters a fully built allocation into the table. */
   registerAllocation(allocation: Allocation): void;
+  /** Channels, permissions or lifetimes of a live allocation changed: tells the flow observer (kernel fast path). */
+  flowsChanged(allocation: Allocation): void;
   /** Removes, frees the quota, closes (cascade) and reports an allocation. Idempotent. */
   closeAllocation(allocation: Allocation, reason: CloseReason): void;
   readonly closed: boolean;

@@ -97,6 +97,7 @@ export class DataPath {
     const m = this.#metrics;
     m.clientReceivedPackets += 1;
     m.clientReceivedBytes += packet.length;
+    m.userspaceChannelData += 1;
     const allocation = this.#table.find(transport, clientAddress, clientPort);
     if (allocation === undefined) {
       m.drop('no-allocation');

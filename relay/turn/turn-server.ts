@@ -26,6 +26,7 @@ import type { OverlayRoute } from './overlay-route.js';
 import { Dispatcher, type AnycastHandover } from './dispatch.js';
 import { EgressTable } from './egress.js';
 import { familyOf, formatFiveTuple } from './five-tuple.js';
+import type { FlowObserver } from './flow-observer.js';
 import { PeerPolicy } from './peer-policy.js';
 import { PortAllocator, type PortRequest } from './port-allocator.js';
 import { Quota } from './quota.js';
@@ -45,6 +46,8 @@ export interface TurnServerDeps {
   createRelaySocket?: RelaySocketFactory;
   /** Relay-to-relay forwarding over the overlay (relay/overlay/); absent = every peer the public way. */
   overlay?: OverlayRoute;
+  /** Follows channel bindings and lifetimes (the kernel fast path, relay/offload); none by default. */
+  flows?: FlowObserver;
 }
 
 export type TurnServerEvents = {
@@ -137,6 +140,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       openRelay: (allocation, family, request) => this.#openRelay(allocation, family, request),
       openReservedRelay: (allocation, address, port) => this.#openReservedRelay(allocation, address, port),
       registerAllocation: (allocation) => this.#register(allocation),
+      flowsChanged: (allocation) => deps.flows?.changed(allocation),
       closeAllocation: (allocation, reason) => this.#closeAllocation(allocation, reason),
       get closed() {
         return server.#closed;
@@ -217,6 +221,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     }
     this.#ports.sweep(now);
     this.#cache.prune(now);
+    this.#deps.flows?.swept(now);
   }
 
   /** Idempotent: stops the sweep and closes every allocation (and so every relayed socket). */
@@ -247,6 +252,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   #closeAllocation(allocation: Allocation, reason: CloseReason): void {
     if (!this.#table.remove(allocation)) return;
     this.#quota.release(allocation.username);
+    this.#deps.flows?.closed(allocation); // kernel entries go before the sockets do
     allocation.close();
     this.#deps.metrics.allocationClosed(reason, this.#table.size);
     this.#log.debug({ alloc: formatFiveTuple(allocation.fiveTuple), reason }, 'allocation closed');

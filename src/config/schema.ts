@@ -28,6 +28,8 @@ export const RACE_MODES = ['race', 'single'] as const;
 export type RaceMode = (typeof RACE_MODES)[number];
 export const RACE_CURVES = ['linear', 'quadratic'] as const;
 export type RaceCurve = (typeof RACE_CURVES)[number];
+/** The eBPF kernel fast path for UDP ChannelData (relay/offload/offload-setup.ts). */
+export type OffloadMode = 'auto' | 'on' | 'off';
 
 export const DEFAULT_TLS_PORT = 5349;
 /** Administratively scoped (RFC 2365), link-local in practice: the race group messages carry TTL 1. */
@@ -113,6 +115,8 @@ export interface RelayConfig {
   streamBufferBudget: number;
   /** ms: the first complete message after connecting, and each message after its first byte. */
   streamRequestTimeout: number;
+  /** eBPF kernel fast path for UDP ChannelData: where possible (auto), required (on), never (off). */
+  offload: OffloadMode;
   logLevel: LogLevel;
   /** SOFTWARE attribute text; empty = no SOFTWARE attribute. */
   software: string;
@@ -183,6 +187,7 @@ export const RELAY_FLAGS = {
   'stream-max-per-source': { type: 'number', arg: 'N', help: 'TCP/TLS connections per source IP or IPv6 /64 (default 256)' },
   'stream-buffer-budget': { type: 'number', arg: 'BYTES', help: 'partial-message bytes all TCP/TLS connections hold (default 67108864)' },
   'stream-request-timeout': { type: 'number', arg: 'MS', help: 'first request and each message complete within (default 10000)' },
+  offload: { type: 'string', arg: 'auto|on|off', help: 'eBPF kernel fast path for UDP ChannelData (default auto)' },
   'log-level': { type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (default info)` },
   software: { type: 'string', arg: 'TEXT', help: 'SOFTWARE attribute (default anyturn; empty = none)' },
   'lifetime-max': { type: 'number', arg: 'SECONDS', help: 'longest allocation lifetime (default 3600)' },
@@ -245,6 +250,7 @@ export const RelayFileSchema = z.strictObject({
   'stream-max-per-source': count(1).default(256),
   'stream-buffer-budget': count(65_540).default(64 * 1024 * 1024),
   'stream-request-timeout': count(100).default(10_000),
+  offload: z.enum(['auto', 'on', 'off']).default('auto'),
   'log-level': z.enum(LOG_LEVELS).default('info'),
   software: z.string().max(127).default(RELAY_DEFAULTS.software),
   'lifetime-max': count(1).default(RELAY_DEFAULTS.lifetimeMaxSeconds),
@@ -408,6 +414,9 @@ function crossCheck(c: RelayFile, ctx: z.RefinementCtx): void {
     if (isWildcard(o.address)) issue(['overlay', i], 'must be a specific address, not 0.0.0.0 or ::');
     if (all.findIndex((p) => p.address === o.address && p.port === o.port) !== i) issue(['overlay', i], 'duplicate overlay address');
   });
+  if (c.offload === 'on' && typeof c['max-bps'] === 'number' && c['max-bps'] > 0) {
+    issue(['offload'], 'on cannot be combined with max-bps (the bandwidth cap is enforced in userspace)');
+  }
   const seen = new Set<string>();
   (c.user ?? []).forEach((u, i) => {
     if (u && typeof u === 'object') {
@@ -493,6 +502,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     streamMaxPerSource: c['stream-max-per-source'],
     streamBufferBudget: c['stream-buffer-budget'],
     streamRequestTimeout: c['stream-request-timeout'],
+    offload: c.offload,
     logLevel: c['log-level'],
     software: c.software,
     lifetimeMax: c['lifetime-max'],

@@ -90,6 +90,7 @@ describe('bench harness smoke', () => {
         steps: [{ ...load, outcome: 'pass' }],
         limitedBy: 'budget',
         serverCpuUsPerPacket: 1,
+        hostCpuUsPerPacket: 1,
       },
       allocations: { burst, release, rssBeforeKb: 1000, rssAfterKb: 1100, bytesPerAllocation: 2048, serverCpuPct: 10, otherCpuPct: 0, disturbedRetries: 0 },
       notes: [],

@@ -6,6 +6,7 @@
  *  3. throughput: client → peer only, stepping the offered rate up (×stepFactor) until a step loses ≥ lossPct or
  *     the generator cannot keep up, then bisecting between the last passing and the first failing rate.
  */
+import { cpus } from 'node:os';
 import type { BurstResult, ReleaseResult } from './allocations.js';
 import type { GeneratorProcess } from './generator-process.js';
 import type { BenchOptions } from './options.js';
@@ -44,6 +45,19 @@ export interface ThroughputMetrics {
   limitedBy: ThroughputLimit;
   /** Server CPU time per relayed datagram at the best step, in microseconds. */
   serverCpuUsPerPacket: number;
+  /**
+   * Whole-host CPU time per relayed datagram at the best step (every core busy, softirq included, minus other
+   * processes), in microseconds: server, kernel and generator. The generator stays in because on loopback the
+   * kernel delivers (and an offloaded relay relays) each datagram inside the sender's system call, charged to the
+   * generator; its own sending cost is about the same for every server.
+   */
+  hostCpuUsPerPacket: number;
+}
+
+/** Busy cores (host busy % × CPUs: /proc/stat counts them all) minus other processes' cores, per relayed datagram (µs). */
+function hostCpuUsPerPacket(step: StepResult, relayedPps: number, nproc: number): number {
+  const cores = (step.hostBusyPct / 100) * nproc - step.otherCpuPct / 100;
+  return (Math.max(0, cores) / relayedPps) * 1e6;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -209,5 +223,6 @@ export async function measureThroughput(
     steps,
     limitedBy,
     serverCpuUsPerPacket: best && relayed > 0 ? (best.serverCpuPct / 100 / relayed) * 1e6 : Number.NaN,
+    hostCpuUsPerPacket: best && relayed > 0 ? hostCpuUsPerPacket(best, relayed, cpus().length) : Number.NaN,
   };
 }

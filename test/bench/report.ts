@@ -77,6 +77,7 @@ const ROWS: Row[] = [
   { metric: '  server CPU per relayed packet there (µs, lower is better)', value: (r) => r.throughput?.serverCpuUsPerPacket, show: (r) => fix(r.throughput?.serverCpuUsPerPacket, 2), ratio: true },
   { metric: '  generator CPU at that rate (% of one core)', value: (r) => r.throughput?.best?.generatorCpuPct, show: (r) => fix(r.throughput?.best?.generatorCpuPct, 0), ratio: false },
   { metric: '  whole host busy at that rate (% of all cores)', value: (r) => r.throughput?.best?.hostBusyPct, show: (r) => fix(r.throughput?.best?.hostBusyPct, 0), ratio: false },
+  { metric: '  whole-host CPU per relayed packet there (µs: server, kernel incl. softirq, and the generator; other processes excluded)', value: (r) => r.throughput?.hostCpuUsPerPacket, show: (r) => fix(r.throughput?.hostCpuUsPerPacket, 2), ratio: true },
   { metric: '  one-way latency at that rate, p50 / p99 (µs)', value: (r) => r.throughput?.best?.forward.p50Us, show: (r) => lat(r.throughput?.best?.forward), ratio: false },
   { metric: 'Latency at the fixed rate, client → peer p50 / p99 (µs, lower is better)', value: (r) => r.latency?.forward.p50Us, show: (r) => lat(r.latency?.forward), ratio: true },
   { metric: '  peer → client p50 / p99 (µs)', value: (r) => r.latency?.back.p50Us, show: (r) => lat(r.latency?.back), ratio: true },
@@ -122,12 +123,15 @@ function table(header: string[], rows: string[][]): string {
 
 function summaryTable(rep: BenchReport): string {
   const runs = rep.runs;
-  const any = runs.find((r) => r.kind === 'anyturn');
-  const c1 = runs.find((r) => r.kind === 'coturn-1');
-  const cN = runs.find((r) => r.kind === 'coturn');
-  const header = ['metric', ...runs.map((r) => SERVER_LABELS[r.kind])];
-  if (any && c1) header.push('anyturn ÷ coturn 1 thread');
-  if (any && cN) header.push('anyturn ÷ coturn default');
+  // Ratio columns: each anyturn variant measured ÷ each coturn measured.
+  const pairs: { a: ServerRun; c: ServerRun; label: string }[] = [];
+  for (const a of runs.filter((r) => r.kind === 'anyturn' || r.kind === 'anyturn-offload')) {
+    for (const c of runs.filter((r) => r.kind === 'coturn-1' || r.kind === 'coturn')) {
+      const name = a.kind === 'anyturn' ? 'anyturn' : 'anyturn offload';
+      pairs.push({ a, c, label: `${name} ÷ coturn ${c.kind === 'coturn-1' ? '1 thread' : 'default'}` });
+    }
+  }
+  const header = ['metric', ...runs.map((r) => SERVER_LABELS[r.kind]), ...pairs.map((p) => p.label)];
   const rate = commonRate(runs);
   const extra: Row[] =
     rate === undefined
@@ -140,21 +144,44 @@ function summaryTable(rep: BenchReport): string {
             ratio: true,
           },
         ];
-  const all = [...ROWS.slice(0, 7), ...extra, ...ROWS.slice(7)];
+  const all = [...ROWS.slice(0, 8), ...extra, ...ROWS.slice(8)];
   const rows = all.map((row) => {
     const cells = [row.metric.startsWith('  ') ? `↳ ${row.metric.trim()}` : `**${row.metric}**`];
     for (const r of runs) cells.push(r.error && !r.throughput && !r.allocations ? 'n/a' : row.show(r));
-    if (any && c1) cells.push(row.ratio ? ratio(row.value(any), row.value(c1)) : '');
-    if (any && cN) cells.push(row.ratio ? ratio(row.value(any), row.value(cN)) : '');
+    for (const p of pairs) cells.push(row.ratio ? ratio(row.value(p.a), row.value(p.c)) : '');
     return cells;
   });
   return table(header, rows);
 }
 
+/** Issue 7's goals for the kernel fast path: ≥ 3× coturn's pps, ≤ 0.3× its whole-host CPU per packet. */
+function offloadGoals(rep: BenchReport): string[] {
+  const off = rep.runs.find((r) => r.kind === 'anyturn-offload');
+  if (!off || off.error) return off?.error ? [`- anyturn with eBPF offload was not measured: ${off.error.split('\n')[0]}`] : [];
+  const lines: string[] = [];
+  for (const k of ['coturn-1', 'coturn'] as const) {
+    const c = rep.runs.find((r) => r.kind === k);
+    if (!c || c.error) continue;
+    const pps = (off.throughput?.maxPps ?? 0) / (c.throughput?.maxPps ?? Infinity);
+    const cpu = (off.throughput?.hostCpuUsPerPacket ?? Infinity) / (c.throughput?.hostCpuUsPerPacket ?? NaN);
+    const al = (off.allocations?.burst.perSecond ?? 0) / (c.allocations?.burst.perSecond ?? Infinity);
+    const bound = off.throughput?.limitedBy === 'generator' ? ' (anyturn offload\'s figure is a floor: the generator ran out first)' : '';
+    lines.push(
+      `- eBPF offload vs ${SERVER_LABELS[k]}: relayed pps ${pps.toFixed(2)}× (goal ≥ 3×: ${pps >= 3 ? 'reached' : 'NOT reached'})${bound}; ` +
+        `whole-host CPU per relayed packet ${Number.isFinite(cpu) ? cpu.toFixed(2) : '–'}× (goal ≤ 0.3×: ${cpu <= 0.3 ? 'reached' : 'NOT reached'}); ` +
+        `Allocates/s ${al.toFixed(2)}× (goal ≥ 1.0×: ${al >= 1 ? 'reached' : 'NOT reached'}).`,
+    );
+  }
+  return lines;
+}
+
 function goals(rep: BenchReport): string {
   const get = (k: ServerKind): ServerRun | undefined => rep.runs.find((r) => r.kind === k);
   const any = get('anyturn');
-  if (!any || any.error) return `anyturn was not measured${any?.error ? `: ${any.error.split('\n')[0]}` : ''}.`;
+  if (!any || any.error) {
+    const why = `anyturn was not measured${any?.error ? `: ${any.error.split('\n')[0]}` : ''}.`;
+    return [why, ...offloadGoals(rep)].join('\n');
+  }
   const lines: string[] = [];
   for (const k of ['coturn-1', 'coturn'] as const) {
     const c = get(k);
@@ -182,6 +209,7 @@ function goals(rep: BenchReport): string {
   if (mem !== undefined) {
     lines.push(`- memory per idle allocation: ${int(mem)} bytes (goal ≤ 4096: ${mem <= 4096 ? 'reached' : 'NOT reached'}).`);
   }
+  lines.push(...offloadGoals(rep));
   return lines.join('\n');
 }
 

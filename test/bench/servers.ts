@@ -1,7 +1,8 @@
 /**
  * The servers under test, each started as its own process on 127.0.0.1 with the same user, realm and a relay
- * port range of its own: anyturn (dist/bin/anyturn.js relay), coturn's turnserver with one relay thread and
- * with its default thread count, and node-turn. A server counts as started when it says so (anyturn's "ready"
+ * port range of its own: anyturn (dist/bin/anyturn.js relay) in userspace (`--offload off`) and with the eBPF
+ * kernel fast path (`--offload on`, needs root), coturn's turnserver with one relay thread and with its default
+ * thread count, and node-turn. A server counts as started when it says so (anyturn's "ready"
  * log line) and answers a STUN Binding.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,11 +14,12 @@ import net from 'node:net';
 import { ANYTURN_CLI, NODE_TURN_SCRIPT } from './paths.js';
 import { stunBinding, type Endpoint } from './turn-client.js';
 
-export type ServerKind = 'anyturn' | 'coturn-1' | 'coturn' | 'node-turn';
-export const SERVER_KINDS: readonly ServerKind[] = ['anyturn', 'coturn-1', 'coturn', 'node-turn'];
+export type ServerKind = 'anyturn' | 'anyturn-offload' | 'coturn-1' | 'coturn' | 'node-turn';
+export const SERVER_KINDS: readonly ServerKind[] = ['anyturn', 'anyturn-offload', 'coturn-1', 'coturn', 'node-turn'];
 
 export const SERVER_LABELS: Record<ServerKind, string> = {
   anyturn: 'anyturn',
+  'anyturn-offload': 'anyturn, eBPF offload',
   'coturn-1': 'coturn, 1 relay thread',
   coturn: 'coturn, default threads',
   'node-turn': 'node-turn',
@@ -88,6 +90,7 @@ function commandFor(kind: ServerKind, cfg: ServerConfig, port: number): [string,
   const user = `${cfg.username}:${cfg.password}`;
   switch (kind) {
     case 'anyturn':
+    case 'anyturn-offload':
       return [
         process.execPath,
         [
@@ -103,6 +106,7 @@ function commandFor(kind: ServerKind, cfg: ServerConfig, port: number): [string,
           '--min-port', String(cfg.minPort),
           '--max-port', String(cfg.maxPort),
           '--capacity', '1000000',
+          '--offload', kind === 'anyturn-offload' ? 'on' : 'off',
         ],
       ];
     case 'coturn-1':

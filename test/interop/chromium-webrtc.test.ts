@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addAddress, addNamespace, addVeth, deleteNamespace, randomPrefix, sh } from '../lab/netns.js';
+import { addAddress, addNamespace, addVeth, deleteNamespace, randomPrefix, sh, waitFor } from '../lab/netns.js';
 import { repoRoot } from '../lab/proc.js';
 import { makeSelfSigned, type SelfSigned } from '../integration/relay/self-signed.js';
 import { startRelayProcess, type RelayProcess } from '../integration/relay/relay-process.js';
@@ -112,5 +112,17 @@ describe('headless Chromium through anyturn (relay-only ICE, data channel)', () 
     expect(created).toBeGreaterThanOrEqual(6);
     expect(text).toMatch(/^turn_stream_connections_accepted_total\{protocol="tls"\} [1-9]/m);
     expect(text).toMatch(/^turn_packets_dropped_total\{reason="malformed"\} 0$/m);
+  });
+
+  it('the UDP data channel was carried by the eBPF kernel fast path (offload auto, as root)', async () => {
+    const script = `fetch('http://${RELAY_IP}:9641/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+    const carried = (text: string, direction: string): number =>
+      Number(new RegExp(`^turn_offload_packets_total\\{direction="${direction}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    // The kernel's per-flow counters are credited to the metrics every second.
+    const text = await waitFor('the kernel counters to be credited', async () => {
+      const { stdout } = await sh(process.execPath, ['-e', script], { ns: RELAY_NS });
+      return carried(stdout, 'client-to-peer') >= MESSAGES && carried(stdout, 'peer-to-client') >= MESSAGES ? stdout : undefined;
+    }, 5000, 200);
+    expect(text).toMatch(/^turn_offload_enabled 1$/m);
   });
 });

@@ -48,5 +48,6 @@ export function handleChannelBind(core: TurnCore, ctx: RequestContext): HandlerR
 
   // Binding a channel installs or refreshes the permission for the peer's IP.
   allocation.installPermission(peer.address, now, core.options.permissionLifetimeSeconds * 1000);
+  core.flowsChanged(allocation);
   return EMPTY_REPLY;
 }

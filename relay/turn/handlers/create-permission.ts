@@ -30,5 +30,6 @@ export function handleCreatePermission(core: TurnCore, ctx: RequestContext): Han
   const now = core.clock.now();
   const lifetimeMs = core.options.permissionLifetimeSeconds * 1000;
   for (const peer of peers) allocation.installPermission(peer.address, now, lifetimeMs);
+  core.flowsChanged(allocation);
   return EMPTY_REPLY;
 }

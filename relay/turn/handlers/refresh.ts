@@ -25,8 +25,12 @@ export function handleRefresh(core: TurnCore, ctx: RequestContext): HandlerResul
 
   // A desired lifetime of zero deletes the allocation (or, in a dual allocation, the named family only).
   if (requested === 0) {
-    if (family !== undefined && allocation.relays.length > 1) allocation.removeRelay(family);
-    else core.closeAllocation(allocation, 'deleted');
+    if (family !== undefined && allocation.relays.length > 1) {
+      allocation.removeRelay(family);
+      core.flowsChanged(allocation);
+    } else {
+      core.closeAllocation(allocation, 'deleted');
+    }
     return (w) => {
       w.addUint32(Attr.LIFETIME, 0);
     };
@@ -34,6 +38,7 @@ export function handleRefresh(core: TurnCore, ctx: RequestContext): HandlerResul
 
   const seconds = grantedLifetimeSeconds(requested, core);
   allocation.refresh(core.clock.now(), seconds * 1000);
+  core.flowsChanged(allocation);
   return (w) => {
     w.addUint32(Attr.LIFETIME, seconds);
   };

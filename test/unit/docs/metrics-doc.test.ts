@@ -14,6 +14,7 @@ import { AnycastMetrics, registerAnycastMetrics } from '../../../relay/anycast/m
 import { StreamMetrics } from '../../../relay/listen/stream-metrics.js';
 import { RelayMetrics } from '../../../relay/metrics.js';
 import { OverlayMetrics } from '../../../relay/overlay/metrics.js';
+import { OffloadMetrics } from '../../../relay/offload/offload-metrics.js';
 import { registerRelayInfoMetrics } from '../../../relay/relay-info-metrics.js';
 import { registerBuildInfo } from '../../../src/build/build-info-metric.js';
 import { BgpMetrics } from '../../../router-agent/bgp-metrics.js';
@@ -58,6 +59,10 @@ async function registeredMetrics(): Promise<Map<string, Registered>> {
   const relay = new Registry();
   new RelayMetrics(relay);
   await collect('relay', relay, out);
+
+  const offload = new Registry();
+  new OffloadMetrics(offload);
+  await collect('offload', offload, out);
 
   const info = new Registry();
   registerRelayInfoMetrics(info, {

@@ -18,7 +18,7 @@ describe('relay config defaults', () => {
       relayIp: ['127.0.0.1'], minPort: 49152, maxPort: 65535, realm: 'anyturn', user: [], authSecret: [],
       capacity: 10000, metrics: undefined, adminToken: undefined, pop: 'default', allowPeer: [], denyPeer: [], anycast: [],
       redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, channelQuota: 1000, userChannelQuota: 0, memoryBudget: 0, maxBps: 0, linkCapacity: 125_000_000,
-      raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, anycastBudget: 2048, udpBuffer: 4194304,
+      raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, anycastBudget: 2048, udpBuffer: 4194304, offload: 'auto',
       streamMaxConnections: 0, streamMaxPerSource: 256, streamBufferBudget: 67108864, streamRequestTimeout: 10000, logLevel: 'info', software: 'anyturn',
       lifetimeMax: 3600, nonceTtl: 600,
       overlay: [], overlayDuplicate: [],
@@ -220,5 +220,15 @@ describe('docs/config.md', () => {
     expect(example).not.toBeNull();
     const c = loadRelayConfig(['--config', yamlFile(example![1]), '--tls-cert', 'c.pem', '--tls-key', 'k.pem']);
     expect(c.listen.length).toBeGreaterThan(0);
+  });
+});
+
+describe('offload', () => {
+  it('takes auto|on|off and refuses on with a bandwidth cap', () => {
+    expect(loadRelayConfig(['--offload', 'off']).offload).toBe('off');
+    expect(loadRelayConfig(['--offload', 'on']).offload).toBe('on');
+    expect(() => loadRelayConfig(['--offload', 'fast'])).toThrow(/offload: must be one of auto, on, off/);
+    expect(() => loadRelayConfig(['--offload', 'on', '--max-bps', '1000'])).toThrow(/offload: on cannot be combined with max-bps/);
+    expect(loadRelayConfig(['--max-bps', '1000']).offload).toBe('auto');
   });
 });
