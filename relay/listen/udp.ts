@@ -14,7 +14,7 @@ import { isChannelData } from '../../src/stun/index.js';
 import type { ClientTransport, ListenerRole } from '../turn/client-transport.js';
 import type { DataPath } from '../turn/data-path.js';
 import { familyOf } from '../turn/five-tuple.js';
-import { literalLookup } from '../turn/relay-socket.js';
+import { literalLookup } from '../turn/relayed-socket.js';
 import type { TurnServer } from '../turn/turn-server.js';
 
 export interface UdpListenerOptions {

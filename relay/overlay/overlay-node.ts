@@ -43,7 +43,7 @@ import {
 } from '../../src/overlay/wire.js';
 import type { Allocation } from '../turn/allocation.js';
 import type { OverlayRoute } from '../turn/overlay-route.js';
-import type { RelaySocket } from '../turn/relay-socket.js';
+import type { RelayedSocket } from '../turn/relayed-socket.js';
 import type { TurnServer } from '../turn/turn-server.js';
 import { DuplicationPolicy } from './duplication-policy.js';
 import { MAX_PATHS, OverlayMetrics } from './metrics.js';
@@ -109,8 +109,8 @@ export class OverlayNode implements OverlayRoute {
   readonly #policy: DuplicationPolicy;
   readonly #sockets: dgram.Socket[] = [];
   /** Our relayed sockets by port (the destination of received packets). */
-  readonly #local = new Map<number, RelaySocket[]>();
-  readonly #flows = new Map<RelaySocket, Map<string, Flow>>();
+  readonly #local = new Map<number, RelayedSocket[]>();
+  readonly #flows = new Map<RelayedSocket, Map<string, Flow>>();
   readonly #received = new Map<string, ReceiveFlow>();
   #turn: TurnServer | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -122,14 +122,14 @@ export class OverlayNode implements OverlayRoute {
     this.#log.info({ keys: keys.length }, 'overlay keys updated');
   };
   readonly #onAllocation = (a: Allocation): void => {
-    for (const r of a.relays) {
+    for (const r of a.relayedSockets) {
       const list = this.#local.get(r.port);
       if (list === undefined) this.#local.set(r.port, [r]);
       else list.push(r);
     }
   };
   readonly #onAllocationClosed = (a: Allocation): void => {
-    for (const r of a.relays) this.#forgetRelay(r);
+    for (const r of a.relayedSockets) this.#forgetRelay(r);
   };
 
   constructor(options: OverlayNodeOptions, deps: OverlayNodeDeps) {
@@ -208,7 +208,7 @@ export class OverlayNode implements OverlayRoute {
 
   // --- send ----------------------------------------------------------------------------------
 
-  forward(relay: RelaySocket, peerAddress: string, peerPort: number, data: Buffer): boolean {
+  forward(relay: RelayedSocket, peerAddress: string, peerPort: number, data: Buffer): boolean {
     if (this.#keyring.size === 0) return false;
     const now = this.#deps.clock.now();
     const owner = this.#routes.owner(relay.family, peerAddress, peerPort, now);
@@ -233,7 +233,7 @@ export class OverlayNode implements OverlayRoute {
     return true;
   }
 
-  #flow(relay: RelaySocket, peerAddress: string, peerPort: number, owner: string): Flow | undefined {
+  #flow(relay: RelayedSocket, peerAddress: string, peerPort: number, owner: string): Flow | undefined {
     let flows = this.#flows.get(relay);
     const key = `${peerAddress}|${peerPort}`;
     const existing = flows?.get(key);
@@ -348,7 +348,7 @@ export class OverlayNode implements OverlayRoute {
 
   #deliver(to: RelayedAddress, from: RelayedAddress, payload: Buffer): void {
     const list = this.#local.get(to.port);
-    let relay: RelaySocket | undefined;
+    let relay: RelayedSocket | undefined;
     if (list !== undefined) {
       for (const r of list) if (r.advertisedAddress === to.address && r.family === to.family && !r.closed) relay = r;
     }
@@ -405,7 +405,7 @@ export class OverlayNode implements OverlayRoute {
     }
   }
 
-  #forgetRelay(r: RelaySocket): void {
+  #forgetRelay(r: RelayedSocket): void {
     this.#flows.delete(r);
     const list = this.#local.get(r.port);
     if (list === undefined) return;

@@ -14,7 +14,7 @@ import type { ClientTransport } from './client-transport.js';
 import { fiveTupleOf, type FiveTuple } from './five-tuple.js';
 import { Permission } from './permission.js';
 import type { ChannelLedger, TokenBucketState } from './quota.js';
-import type { RelaySocket } from './relay-socket.js';
+import type { RelayedSocket } from './relayed-socket.js';
 
 export type ChannelBindResult = 'ok' | 'number-bound-to-other-peer' | 'peer-bound-to-other-number';
 
@@ -26,7 +26,7 @@ export class Allocation implements TokenBucketState {
   readonly username: string;
   readonly createdAt: number;
   /** One relayed socket, or two for a dual-stack allocation (IPv4 first). */
-  relays: RelaySocket[] = [];
+  relayedSockets: RelayedSocket[] = [];
   expiresAt: number;
   permissions: Map<string, Permission> | undefined = undefined;
   channels: Map<number, ChannelBinding> | undefined = undefined;
@@ -76,12 +76,12 @@ export class Allocation implements TokenBucketState {
 
   /** The relayed transport addresses as advertised to clients (external-ip mapping applied), IPv4 first. */
   get relayedAddresses(): TransportAddress[] {
-    return this.relays.map((r) => ({ family: r.family, address: r.advertisedAddress, port: r.port }));
+    return this.relayedSockets.map((r) => ({ family: r.family, address: r.advertisedAddress, port: r.port }));
   }
 
   /** The relayed socket of a family, if the allocation has one. */
-  relayFor(family: 4 | 6): RelaySocket | undefined {
-    const r = this.relays;
+  relayFor(family: 4 | 6): RelayedSocket | undefined {
+    const r = this.relayedSockets;
     if (r.length > 0 && r[0].family === family) return r[0];
     if (r.length > 1 && r[1].family === family) return r[1];
     return undefined;
@@ -131,7 +131,7 @@ export class Allocation implements TokenBucketState {
    * RFC 8656 §11.2: binds `number` to `peer` or refreshes that exact binding. A number bound (or locked) to
    * another peer, or a peer bound to another number, is refused.
    */
-  bindChannel(number: number, peer: TransportAddress, relay: RelaySocket, nowMs: number, lifetimeMs: number): ChannelBindResult {
+  bindChannel(number: number, peer: TransportAddress, relay: RelayedSocket, nowMs: number, lifetimeMs: number): ChannelBindResult {
     const byNumber = this.channels?.get(number);
     const byPeer = this.channelForPeer(peer.address, peer.port);
     if (byNumber !== undefined && !byNumber.isFor(peer.address, peer.port)) return 'number-bound-to-other-peer';
@@ -182,10 +182,10 @@ export class Allocation implements TokenBucketState {
   }
 
   /** Drops the relayed address of one family (Refresh with lifetime 0 and REQUESTED-ADDRESS-FAMILY). */
-  removeRelay(family: 4 | 6): void {
+  removeRelayedSocket(family: 4 | 6): void {
     const relay = this.relayFor(family);
     if (relay === undefined) return;
-    this.relays = this.relays.filter((r) => r !== relay);
+    this.relayedSockets = this.relayedSockets.filter((r) => r !== relay);
     if (this.channels !== undefined) {
       for (const c of this.channels.values()) if (c.relay === relay) this.#forgetChannel(c);
     }
@@ -200,6 +200,6 @@ export class Allocation implements TokenBucketState {
     this.permissions = undefined;
     this.channels = undefined;
     this.channelsByPeerPort = undefined;
-    for (const relay of this.relays) relay.close();
+    for (const relay of this.relayedSockets) relay.close();
   }
 }

@@ -5,7 +5,7 @@
  * delivered to a different peer); the allocation's sweep then forgets it.
  */
 import type { TransportAddress } from '../../src/stun/index.js';
-import type { RelaySocket } from './relay-socket.js';
+import type { RelayedSocket } from './relayed-socket.js';
 
 /** How long an expired binding keeps its number and peer locked (RFC 8656 §12). */
 export const CHANNEL_LOCK_MS = 300_000;
@@ -14,12 +14,12 @@ export class ChannelBinding {
   readonly number: number;
   readonly peer: TransportAddress;
   /** The relayed socket of the peer's family (dual allocations have two). */
-  readonly relay: RelaySocket;
+  readonly relay: RelayedSocket;
   expiresAt: number;
   /** @internal Allocation's peer index: next binding whose peer has the same port (another IP). */
   nextSamePort: ChannelBinding | undefined = undefined;
 
-  constructor(number: number, peer: TransportAddress, relay: RelaySocket, expiresAt: number) {
+  constructor(number: number, peer: TransportAddress, relay: RelayedSocket, expiresAt: number) {
     this.number = number;
     this.peer = peer;
     this.relay = relay;

@@ -17,7 +17,7 @@ import type { DataPath } from './data-path.js';
 import type { PeerPolicy } from './peer-policy.js';
 import type { PortAllocator, PortRequest } from './port-allocator.js';
 import type { Quota } from './quota.js';
-import type { RelaySocket } from './relay-socket.js';
+import type { RelayedSocket } from './relayed-socket.js';
 import type { TurnOptions } from './turn-options.js';
 
 export interface RequestContext {
@@ -43,7 +43,7 @@ export type RequestHandler = (core: TurnCore, ctx: RequestContext) => HandlerRes
 
 /** A relayed socket bound for an allocation, and for 'even-pair' the reserved next port's token. */
 export interface OpenedRelay {
-  relay: RelaySocket;
+  relay: RelayedSocket;
   reservationToken: Buffer | undefined;
 }
 
@@ -64,9 +64,9 @@ export interface TurnCore {
   /** Whether a relay IP of the family is configured. */
   hasRelayFamily(family: 4 | 6): boolean;
   /** Books a port on the next relay IP of `family` and binds a socket wired to the data path (508 if none). */
-  openRelay(allocation: Allocation, family: 4 | 6, request: PortRequest): Promise<OpenedRelay>;
+  openRelayedSocket(allocation: Allocation, family: 4 | 6, request: PortRequest): Promise<OpenedRelay>;
   /** Binds the port a RESERVATION-TOKEN held (already claimed from the PortAllocator). */
-  openReservedRelay(allocation: Allocation, address: string, port: number): Promise<RelaySocket>;
+  openReservedRelayedSocket(allocation: Allocation, address: string, port: number): Promise<RelayedSocket>;
   /** Enters a fully built allocation into the table. */
   registerAllocation(allocation: Allocation): void;
   /** Channels, permissions or lifetimes of a live allocation changed: tells the flow observer (kernel fast path). */

@@ -47,7 +47,7 @@ import type { AllocationTable } from './allocation-table.js';
 import type { ClientTransport } from './client-transport.js';
 import type { OverlayRoute } from './overlay-route.js';
 import { takeTokens } from './quota.js';
-import type { RelaySocket } from './relay-socket.js';
+import type { RelayedSocket } from './relayed-socket.js';
 
 /** Zero bytes to pad a Data indication's DATA attribute (never written to). */
 const PADDING = [Buffer.alloc(0), Buffer.alloc(1), Buffer.alloc(2), Buffer.alloc(3)];
@@ -122,7 +122,7 @@ export class DataPath {
   }
 
   /** Relays application data to a peer if a permission allows it (ChannelData and Send indications). */
-  toPeer(allocation: Allocation, relay: RelaySocket, peerAddress: string, peerPort: number, data: Buffer): void {
+  toPeer(allocation: Allocation, relay: RelayedSocket, peerAddress: string, peerPort: number, data: Buffer): void {
     const m = this.#metrics;
     const now = this.#now;
     if (allocation.validPermission(peerAddress, now) === undefined) {
@@ -147,7 +147,7 @@ export class DataPath {
   }
 
   /** A datagram from a peer on a relayed socket (bound as the socket's 'message' listener). */
-  fromPeer(relay: RelaySocket, msg: Buffer, rinfo: RemoteInfo): void {
+  fromPeer(relay: RelayedSocket, msg: Buffer, rinfo: RemoteInfo): void {
     const m = this.#metrics;
     m.peerReceivedPackets += 1;
     m.peerReceivedBytes += msg.length;

@@ -4,8 +4,8 @@
  * true when it took the datagram, false to let it go the public way (the peer is no anyturn relay, or no overlay
  * path to it is up). It never throws.
  */
-import type { RelaySocket } from './relay-socket.js';
+import type { RelayedSocket } from './relayed-socket.js';
 
 export interface OverlayRoute {
-  forward(relay: RelaySocket, peerAddress: string, peerPort: number, data: Buffer): boolean;
+  forward(relay: RelayedSocket, peerAddress: string, peerPort: number, data: Buffer): boolean;
 }

@@ -30,7 +30,7 @@ import type { FlowObserver } from './flow-observer.js';
 import { PeerPolicy } from './peer-policy.js';
 import { PortAllocator, type PortRequest } from './port-allocator.js';
 import { Quota } from './quota.js';
-import { RelaySocket, bindRelaySocket, defaultRelaySocketFactory, type RelaySocketFactory } from './relay-socket.js';
+import { RelayedSocket, bindRelaySocket, defaultRelayedSocketFactory, type RelayedSocketFactory } from './relayed-socket.js';
 import { RetransmitCache } from './retransmit-cache.js';
 import { DEFAULT_TURN_OPTIONS, type TurnOptions } from './turn-options.js';
 
@@ -43,7 +43,7 @@ export interface TurnServerDeps {
   /** Requests on 'anycast' transports go here when set; otherwise anycast transports act like unicast ones. */
   anycast?: AnycastHandover;
   /** Makes relayed sockets (default: dgram udp4/udp6). */
-  createRelaySocket?: RelaySocketFactory;
+  createRelayedSocket?: RelayedSocketFactory;
   /** Relay-to-relay forwarding over the overlay (relay/overlay/); absent = every peer the public way. */
   overlay?: OverlayRoute;
   /** Follows channel bindings and lifetimes (the kernel fast path, relay/offload); none by default. */
@@ -76,7 +76,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   readonly #core: TurnCore;
   readonly #deps: TurnServerDeps;
   readonly #log: Logger;
-  readonly #socketFactory: RelaySocketFactory;
+  readonly #socketFactory: RelayedSocketFactory;
   readonly #relayAddresses: { 4: readonly string[]; 6: readonly string[] };
   readonly #nextRelayAddress = { 4: 0, 6: 0 };
   /** Per-tenant egress (configured entries, and the cluster-wide table set by relay/cluster-sync.ts). */
@@ -91,7 +91,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'turn' });
     this.logListenerErrorsTo(this.#log);
-    this.#socketFactory = deps.createRelaySocket ?? defaultRelaySocketFactory;
+    this.#socketFactory = deps.createRelayedSocket ?? defaultRelayedSocketFactory;
     this.addresses = new AddressMap(this.options.externalAddresses ?? []);
     this.egress = new EgressTable(this.options.egress ?? [], this.options.uplinks ?? []);
     this.#relayAddresses = {
@@ -137,8 +137,8 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
       dataPath: this.dataPath,
       pendingAllocations: new Set<string>(),
       hasRelayFamily: (family) => this.#relayAddresses[family].length > 0,
-      openRelay: (allocation, family, request) => this.#openRelay(allocation, family, request),
-      openReservedRelay: (allocation, address, port) => this.#openReservedRelay(allocation, address, port),
+      openRelayedSocket: (allocation, family, request) => this.#openRelayedSocket(allocation, family, request),
+      openReservedRelayedSocket: (allocation, address, port) => this.#openReservedRelayedSocket(allocation, address, port),
       registerAllocation: (allocation) => this.#register(allocation),
       flowsChanged: (allocation) => deps.flows?.changed(allocation),
       closeAllocation: (allocation, reason) => this.#closeAllocation(allocation, reason),
@@ -259,7 +259,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     this.safeEmit('allocationclosed', allocation, reason);
   }
 
-  async #openRelay(allocation: Allocation, family: 4 | 6, request: PortRequest): Promise<OpenedRelay> {
+  async #openRelayedSocket(allocation: Allocation, family: 4 | 6, request: PortRequest): Promise<OpenedRelay> {
     const addresses = this.#relayAddresses[family];
     if (addresses.length === 0) {
       throw new AnyturnError('ATN_ERR_TURN_ADDRESS_FAMILY_UNSUPPORTED', `no IPv${family} relay address`);
@@ -283,7 +283,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     throw new AnyturnError('ATN_ERR_TURN_INSUFFICIENT_CAPACITY', 'no relayed port available', { cause: lastError });
   }
 
-  async #openReservedRelay(allocation: Allocation, address: string, port: number): Promise<RelaySocket> {
+  async #openReservedRelayedSocket(allocation: Allocation, address: string, port: number): Promise<RelayedSocket> {
     try {
       return await this.#bind(allocation, familyOf(address), address, port);
     } catch (err) {
@@ -292,9 +292,9 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     }
   }
 
-  async #bind(allocation: Allocation, family: 4 | 6, address: string, port: number): Promise<RelaySocket> {
+  async #bind(allocation: Allocation, family: 4 | 6, address: string, port: number): Promise<RelayedSocket> {
     const socket = await bindRelaySocket(this.#socketFactory, family, address, port);
-    const relay = new RelaySocket(family, address, port, socket, allocation, this.#ports, this.addresses.advertised(address));
+    const relay = new RelayedSocket(family, address, port, socket, allocation, this.#ports, this.addresses.advertised(address));
     const dataPath = this.dataPath;
     socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => dataPath.fromPeer(relay, msg, rinfo));
     socket.on('error', dataPath.onRelayError);

@@ -16,7 +16,7 @@ import { Registry } from 'prom-client';
 import { MemoryClusterBackend, MemoryClusterStore } from '../../src/cluster/memory-store.js';
 import { silentLogger } from '../../src/log.js';
 import { OverlayNode } from '../../relay/overlay/overlay-node.js';
-import type { RelaySocket } from '../../relay/turn/relay-socket.js';
+import type { RelayedSocket } from '../../relay/turn/relayed-socket.js';
 import type { TurnServer } from '../../relay/turn/turn-server.js';
 
 const PAYLOAD = Buffer.alloc(160, 7);
@@ -48,8 +48,8 @@ async function directHop(): Promise<Hop> {
 }
 
 /** A relayed socket as the overlay sees it (no kernel socket needed on either side). */
-function fakeRelay(port: number, username: string): RelaySocket {
-  return { family: 4, address: '127.0.0.1', advertisedAddress: '127.0.0.1', port, closed: false, allocation: { username, relays: [] } } as unknown as RelaySocket;
+function fakeRelay(port: number, username: string): RelayedSocket {
+  return { family: 4, address: '127.0.0.1', advertisedAddress: '127.0.0.1', port, closed: false, allocation: { username, relays: [] } } as unknown as RelayedSocket;
 }
 
 async function overlayHop(): Promise<Hop> {
@@ -74,7 +74,7 @@ async function overlayHop(): Promise<Hop> {
       },
       off: () => {},
       allocations: () => [][Symbol.iterator](),
-      dataPath: { fromPeer: (_r: RelaySocket, _m: Buffer, _i: RemoteInfo) => hop.onDelivered?.() },
+      dataPath: { fromPeer: (_r: RelayedSocket, _m: Buffer, _i: RemoteInfo) => hop.onDelivered?.() },
     };
     node.attach(turn as unknown as TurnServer);
   }

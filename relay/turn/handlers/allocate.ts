@@ -118,13 +118,13 @@ async function allocateAuthenticated(core: TurnCore, ctx: RequestContext, auth: 
       if (reserved === undefined) {
         throw new AnyturnError('ATN_ERR_TURN_INSUFFICIENT_CAPACITY', 'the RESERVATION-TOKEN is unknown or expired');
       }
-      allocation.relays.push(await core.openReservedRelay(allocation, reserved.address, reserved.port));
+      allocation.relayedSockets.push(await core.openReservedRelayedSocket(allocation, reserved.address, reserved.port));
     } else {
       const request: PortRequest = evenPort === undefined ? 'any' : evenPort.reserve ? 'even-pair' : 'even';
-      const opened = await core.openRelay(allocation, family, request);
-      allocation.relays.push(opened.relay);
+      const opened = await core.openRelayedSocket(allocation, family, request);
+      allocation.relayedSockets.push(opened.relay);
       reservationToken = opened.reservationToken;
-      if (dual) allocation.relays.push((await core.openRelay(allocation, 6, 'any')).relay);
+      if (dual) allocation.relayedSockets.push((await core.openRelayedSocket(allocation, 6, 'any')).relay);
     }
     if (core.closed) throw new AnyturnError('ATN_ERR_INVALID_STATE', 'the server closed during the Allocate');
   } catch (err) {

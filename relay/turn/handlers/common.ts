@@ -7,7 +7,7 @@ import type { TransportAddress } from '../../../src/stun/index.js';
 import type { Allocation } from '../allocation.js';
 import { Refusal, tryLongTermAuth, type AuthResult } from '../auth-check.js';
 import type { RequestContext, TurnCore } from '../context.js';
-import type { RelaySocket } from '../relay-socket.js';
+import type { RelayedSocket } from '../relayed-socket.js';
 
 export { Refusal };
 
@@ -55,7 +55,7 @@ export function grantedLifetimeSeconds(requested: number | undefined, core: Turn
 }
 
 /** The relayed socket a peer is reached from: 443 when the allocation has no relay of its family, 403 by policy. */
-export function relayForPeer(core: TurnCore, allocation: Allocation, peer: TransportAddress): RelaySocket {
+export function relayForPeer(core: TurnCore, allocation: Allocation, peer: TransportAddress): RelayedSocket {
   const relay = allocation.relayFor(peer.family);
   if (relay === undefined) {
     throw new AnyturnError('ATN_ERR_TURN_PEER_FAMILY_MISMATCH', `no IPv${peer.family} relayed address`);

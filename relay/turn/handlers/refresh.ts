@@ -25,8 +25,8 @@ export function handleRefresh(core: TurnCore, ctx: RequestContext): HandlerResul
 
   // A desired lifetime of zero deletes the allocation (or, in a dual allocation, the named family only).
   if (requested === 0) {
-    if (family !== undefined && allocation.relays.length > 1) {
-      allocation.removeRelay(family);
+    if (family !== undefined && allocation.relayedSockets.length > 1) {
+      allocation.removeRelayedSocket(family);
       core.flowsChanged(allocation);
     } else {
       core.closeAllocation(allocation, 'deleted');

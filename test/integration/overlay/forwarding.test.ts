@@ -51,7 +51,7 @@ async function pair(opts: { duplicate?: string[] } = {}): Promise<Pair> {
   await c1.createPermission(r2);
   await c2.createPermission(r1);
   let publicCount = 0;
-  for (const alloc of b.server.allocations()) alloc.relays[0].socket.on('message', () => publicCount++);
+  for (const alloc of b.server.allocations()) alloc.relayedSockets[0].socket.on('message', () => publicCount++);
   const upBoth = (r: OverlayRelay): boolean => r.overlay.report().paths.filter((p) => p.up).length === 2;
   await waitFor('overlay paths up both ways', () => upBoth(a) && upBoth(b), 10_000);
   return { a, b, c1, c2, r1, r2, backend, publicAtB: () => publicCount };

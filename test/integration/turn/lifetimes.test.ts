@@ -55,7 +55,7 @@ describe('TURN lifetimes (manual clock + fake sweep timer)', () => {
     const second = await c.allocate();
     expect(second.relayed).toHaveLength(1);
     expect(relay.server.allocationCount).toBe(1);
-    expect(relay.server.findAllocation(relay.listener, c.localAddress.address, c.localAddress.port)?.relays[0].port).toBe(second.relayed[0].port);
+    expect(relay.server.findAllocation(relay.listener, c.localAddress.address, c.localAddress.port)?.relayedSockets[0].port).toBe(second.relayed[0].port);
     expect(first.relayed[0].port).toBeGreaterThan(0);
   });
 

@@ -2,11 +2,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Allocation } from '../../../../relay/turn/allocation.js';
 import { CHANNEL_LOCK_MS } from '../../../../relay/turn/channel-binding.js';
 import { PortAllocator } from '../../../../relay/turn/port-allocator.js';
-import { RelaySocket } from '../../../../relay/turn/relay-socket.js';
+import { RelayedSocket } from '../../../../relay/turn/relayed-socket.js';
 import type dgram from 'node:dgram';
 import { FakeTransport } from './fakes.js';
 
-/** A stand-in for a dgram socket: only close() is used by RelaySocket. */
+/** A stand-in for a dgram socket: only close() is used by RelayedSocket. */
 function fakeSocket(): dgram.Socket & { closed: number } {
   const s = { closed: 0, close() { s.closed++; } };
   return s as unknown as dgram.Socket & { closed: number };
@@ -16,7 +16,7 @@ describe('Allocation (lifetimes on the injected clock, fake timers)', () => {
   const clock = { now: () => Date.now() };
   let allocation: Allocation;
   let ports: PortAllocator;
-  let relay4: RelaySocket;
+  let relay4: RelayedSocket;
   const peerA = { family: 4 as const, address: '203.0.113.5', port: 7000 };
   const peerB = { family: 4 as const, address: '203.0.113.6', port: 7000 };
 
@@ -34,8 +34,8 @@ describe('Allocation (lifetimes on the injected clock, fake timers)', () => {
       bucketBytes: 0,
     });
     const port = ports.acquire('192.0.2.10')!;
-    relay4 = new RelaySocket(4, '192.0.2.10', port, fakeSocket(), allocation, ports);
-    allocation.relays.push(relay4);
+    relay4 = new RelayedSocket(4, '192.0.2.10', port, fakeSocket(), allocation, ports);
+    allocation.relayedSockets.push(relay4);
   });
   afterEach(() => vi.useRealTimers());
 
@@ -103,13 +103,13 @@ describe('Allocation (lifetimes on the injected clock, fake timers)', () => {
   });
 
   it('removes one family of a dual allocation with its channels', () => {
-    const relay6 = new RelaySocket(6, '2001:db8::10', ports.acquire('2001:db8::10')!, fakeSocket(), allocation, ports);
-    allocation.relays.push(relay6);
+    const relay6 = new RelayedSocket(6, '2001:db8::10', ports.acquire('2001:db8::10')!, fakeSocket(), allocation, ports);
+    allocation.relayedSockets.push(relay6);
     const peer6 = { family: 6 as const, address: '2001:db8::99', port: 9 };
     allocation.bindChannel(0x4000, peer6, relay6, clock.now(), 600_000);
     allocation.bindChannel(0x4001, peerA, relay4, clock.now(), 600_000);
     expect(allocation.relayFor(6)).toBe(relay6);
-    allocation.removeRelay(6);
+    allocation.removeRelayedSocket(6);
     expect(allocation.relayFor(6)).toBeUndefined();
     expect(allocation.relayFor(4)).toBe(relay4);
     expect(allocation.channel(0x4000)).toBeUndefined();
@@ -124,8 +124,8 @@ describe('Allocation channel index by peer', () => {
     try {
       const ports = new PortAllocator({ minPort: 50000, maxPort: 50010, reservationLifetimeMs: 30_000 });
       const a = new Allocation({ transport: new FakeTransport(), clientAddress: '198.51.100.1', clientPort: 1, username: 'u', nowMs: 0, lifetimeMs: 3_600_000, bucketBytes: 0 });
-      const relay = new RelaySocket(4, '192.0.2.10', ports.acquire('192.0.2.10')!, fakeSocket(), a, ports);
-      a.relays.push(relay);
+      const relay = new RelayedSocket(4, '192.0.2.10', ports.acquire('192.0.2.10')!, fakeSocket(), a, ports);
+      a.relayedSockets.push(relay);
       const ips = ['203.0.113.1', '203.0.113.2', '203.0.113.3'];
       ips.forEach((ip, i) => expect(a.bindChannel(0x4000 + i, { family: 4, address: ip, port: 9000 }, relay, 0, 600_000)).toBe('ok'));
       ips.forEach((ip, i) => expect(a.channelForPeer(ip, 9000)?.number).toBe(0x4000 + i));

@@ -9,21 +9,21 @@ import { Allocation } from '../../../../relay/turn/allocation.js';
 import { CHANNEL_LOCK_MS } from '../../../../relay/turn/channel-binding.js';
 import { PortAllocator } from '../../../../relay/turn/port-allocator.js';
 import { Quota } from '../../../../relay/turn/quota.js';
-import { RelaySocket } from '../../../../relay/turn/relay-socket.js';
+import { RelayedSocket } from '../../../../relay/turn/relayed-socket.js';
 import { FakeTransport } from './fakes.js';
 
 function fakeSocket(): dgram.Socket {
   return { close() {} } as unknown as dgram.Socket;
 }
 
-function allocationOf(quota: Quota, username: string, ports: PortAllocator): { a: Allocation; v4: RelaySocket; v6: RelaySocket } {
+function allocationOf(quota: Quota, username: string, ports: PortAllocator): { a: Allocation; v4: RelayedSocket; v6: RelayedSocket } {
   const a = new Allocation({
     transport: new FakeTransport(), clientAddress: '198.51.100.1', clientPort: 5000, username,
     nowMs: 0, lifetimeMs: 600_000, bucketBytes: 0, ledger: quota,
   });
-  const v4 = new RelaySocket(4, '192.0.2.10', ports.acquire('192.0.2.10')!, fakeSocket(), a, ports);
-  const v6 = new RelaySocket(6, '2001:db8::10', ports.acquire('2001:db8::10')!, fakeSocket(), a, ports);
-  a.relays.push(v4, v6);
+  const v4 = new RelayedSocket(4, '192.0.2.10', ports.acquire('192.0.2.10')!, fakeSocket(), a, ports);
+  const v6 = new RelayedSocket(6, '2001:db8::10', ports.acquire('2001:db8::10')!, fakeSocket(), a, ports);
+  a.relayedSockets.push(v4, v6);
   return { a, v4, v6 };
 }
 
@@ -47,7 +47,7 @@ describe('per-user channel count', () => {
     expect(quota.channelFits('alice')).toBe(false);
     a.sweep(1_000 + CHANNEL_LOCK_MS); // 0x4001 expired and its lock is over
     expect(quota.channelsOf('alice')).toBe(4);
-    a.removeRelay(6);
+    a.removeRelayedSocket(6);
     expect(quota.channelsOf('alice')).toBe(2);
     a.close();
     a.close();

@@ -20,18 +20,18 @@ export function literalLookup(
 }
 
 /** Makes an unbound UDP socket of a family (injected so tests and benches can wrap sockets). */
-export type RelaySocketFactory = (family: 4 | 6) => dgram.Socket;
+export type RelayedSocketFactory = (family: 4 | 6) => dgram.Socket;
 
-export const defaultRelaySocketFactory: RelaySocketFactory = (family) =>
+export const defaultRelayedSocketFactory: RelayedSocketFactory = (family) =>
   dgram.createSocket({
     type: family === 6 ? 'udp6' : 'udp4',
     ipv6Only: family === 6,
     lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
   });
 
-export type PeerMessageHandler = (relay: RelaySocket, msg: Buffer, rinfo: RemoteInfo) => void;
+export type PeerMessageHandler = (relay: RelayedSocket, msg: Buffer, rinfo: RemoteInfo) => void;
 
-export class RelaySocket {
+export class RelayedSocket {
   readonly family: 4 | 6;
   /** The address the socket is bound to. */
   readonly address: string;
@@ -82,7 +82,7 @@ export class RelaySocket {
  * Binds a socket from `factory` to address:port; the port must already be booked by the caller.
  * Rejects with the bind error (the socket is closed then; the caller releases the port).
  */
-export function bindRelaySocket(factory: RelaySocketFactory, family: 4 | 6, address: string, port: number): Promise<dgram.Socket> {
+export function bindRelaySocket(factory: RelayedSocketFactory, family: 4 | 6, address: string, port: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
     let socket: dgram.Socket;
     try {
