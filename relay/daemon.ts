@@ -205,6 +205,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   const offload = kernel === undefined ? undefined : new ChannelOffload({
     kernel, metrics, offloadMetrics, log, now: () => clock.now(),
     addresses: new AddressMap(turnOptions.externalAddresses ?? []),
+    overlay,
   });
   offloadMetrics.enabled = offload === undefined ? 0 : 1;
   const turn = new TurnServer(turnOptions, {

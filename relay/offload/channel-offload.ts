@@ -11,6 +11,7 @@
  * userspace path, which also handles every packet while an entry is not (yet, or any more) installed: nothing is
  * lost in between.
  */
+import type { OverlayRoute } from '../turn/overlay-route.js';
 import type { Logger } from '../../src/log.js';
 import type { RelayMetrics } from '../metrics.js';
 import type { AddressMap } from '../turn/address-map.js';
@@ -48,6 +49,7 @@ export class ChannelOffload implements FlowObserver {
   readonly #scratch: FlowCounters = { c2pPackets: 0, c2pBytes: 0, p2cPackets: 0, p2cBytes: 0 };
   readonly #timer: NodeJS.Timeout;
   #count = 0;
+  readonly #overlay: Pick<OverlayRoute, 'carries'> | undefined;
 
   constructor(deps: {
     kernel: KernelFastPath;
@@ -57,7 +59,10 @@ export class ChannelOffload implements FlowObserver {
     log: Logger;
     /** The TURN clock (ms, Date.now() semantics) that lifetimes are stamped with. */
     now: () => number;
+    /** Channels whose peer is another relay's relayed address go over the overlay, in userspace. */
+    overlay?: Pick<OverlayRoute, 'carries'>;
   }) {
+    this.#overlay = deps.overlay;
     this.#kernel = deps.kernel;
     this.#metrics = deps.metrics;
     this.#offload = deps.offloadMetrics;
@@ -133,6 +138,7 @@ export class ChannelOffload implements FlowObserver {
     if (channel.relay.closed || channel.relay.family !== family || channel.peer.family !== family) return undefined;
     const permission = allocation.validPermission(channel.peer.address, now);
     if (permission === undefined || !channel.isValid(now) || allocation.isExpired(now)) return undefined;
+    if (this.#overlay?.carries(channel.peer.family, channel.peer.address, channel.peer.port) === true) return undefined;
     return Math.min(channel.expiresAt, permission.expiresAt, allocation.expiresAt);
   }
 

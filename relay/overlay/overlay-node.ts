@@ -208,6 +208,12 @@ export class OverlayNode implements OverlayRoute {
 
   // --- send ----------------------------------------------------------------------------------
 
+  carries(family: 4 | 6, peerAddress: string, peerPort: number): boolean {
+    if (this.#keyring.size === 0) return false;
+    const owner = this.#routes.owner(family, peerAddress, peerPort, this.#deps.clock.now());
+    return owner !== undefined && owner !== this.#opts.id;
+  }
+
   forward(relay: RelayedSocket, peerAddress: string, peerPort: number, data: Buffer): boolean {
     if (this.#keyring.size === 0) return false;
     const now = this.#deps.clock.now();

@@ -8,4 +8,10 @@ import type { RelayedSocket } from './relayed-socket.js';
 
 export interface OverlayRoute {
   forward(relay: RelayedSocket, peerAddress: string, peerPort: number, data: Buffer): boolean;
+  /**
+   * Whether datagrams to this peer are the overlay's to carry (it is another relay's relayed address and the
+   * overlay has a key): such a channel stays on the data path that holds this hook (the kernel fast path does
+   * not carry the overlay yet).
+   */
+  carries(family: 4 | 6, peerAddress: string, peerPort: number): boolean;
 }

@@ -5,7 +5,7 @@
 // iceTransportPolicy 'relay', offer/answer and candidates in-page, messages over a data channel.
 // Prints one JSON line per scenario: {"scenario", "ok", "received", "candidates", "local", "remote", "errors", "error"}.
 //
-// Input JSON: { "scenarios": [{ "name", "url", "urlB"?, "username", "credential" }], "messages": N, "timeoutMs": T }
+// Input JSON: { "scenarios": [{ "name", "url", "urlB"?, "echo"?, "username", "credential" }], "messages": N, "timeoutMs": T }
 // (urlB: the second peer's TURN URL when it differs, e.g. a relay at another PoP)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,6 +45,7 @@ try {
     const r = await page.evaluate(relayOnlyExchange, {
       url: s.url,
       urlB: s.urlB,
+      echo: s.echo,
       username: s.username,
       credential: s.credential,
       messages: input.messages,

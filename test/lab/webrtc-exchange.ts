@@ -10,6 +10,8 @@ export interface ExchangeArgs {
   url: string;
   /** The second peer's TURN URL when it is not `url` (a relay at another PoP). */
   urlB?: string;
+  /** The second peer sends every message back; the exchange ends when the first has them all too. */
+  echo?: boolean;
   username: string;
   credential: string;
   messages: number;
@@ -19,6 +21,8 @@ export interface ExchangeArgs {
 export interface ExchangeResult {
   /** Messages the second peer received, in order. */
   received: string[];
+  /** With `echo`: how many echoes the first peer received. */
+  echoed?: number;
   /** Every non-empty ICE candidate line both peers gathered. */
   candidates: string[];
   /** The first peer's local and remote candidates of the pair that carried the data (from getStats). */
@@ -63,16 +67,34 @@ export async function relayOnlyExchange(args: ExchangeArgs): Promise<ExchangeRes
   trickle(a, b, 'a');
   trickle(b, a, 'b');
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let echoed = 0;
+  const channel = a.createDataChannel('anyturn', { ordered: true });
   const allReceived = new Promise<void>((resolve, reject) => {
+    let done = 0; // what must arrive: the messages at the second peer, and with `echo` their echoes at the first
+    const need = args.echo ? 2 : 1;
+    const one = () => {
+      done += 1;
+      if (done === need) resolve();
+    };
     b.ondatachannel = (ev) => {
-      ev.channel.onmessage = (m) => {
+      const back = ev.channel;
+      back.onmessage = (m) => {
         received.push(String(m.data));
-        if (received.length === args.messages) resolve();
+        if (args.echo) back.send(`echo:${String(m.data)}`);
+        if (received.length === args.messages) one();
       };
     };
-    timer = setTimeout(() => reject(new Error(`${received.length}/${args.messages} messages after ${args.timeoutMs} ms`)), args.timeoutMs);
+    if (args.echo) {
+      channel.onmessage = () => {
+        echoed += 1;
+        if (echoed === args.messages) one();
+      };
+    }
+    timer = setTimeout(
+      () => reject(new Error(`${received.length}/${args.messages} messages${args.echo ? `, ${echoed} echoes` : ''} after ${args.timeoutMs} ms`)),
+      args.timeoutMs,
+    );
   });
-  const channel = a.createDataChannel('anyturn', { ordered: true });
   channel.onopen = () => {
     for (let i = 0; i < args.messages; i++) channel.send(`hello ${i}`);
   };
@@ -83,6 +105,7 @@ export async function relayOnlyExchange(args: ExchangeArgs): Promise<ExchangeRes
     await b.setLocalDescription(await b.createAnswer());
     await a.setRemoteDescription(b.localDescription!);
     await allReceived;
+    if (args.echo) result.echoed = echoed;
     // the pair that carried the data: Chromium names it on the transport, Firefox marks it `selected`
     const stats = await a.getStats();
     let pair: Record<string, unknown> | undefined;
