@@ -180,11 +180,11 @@ export class RaceGroup {
   }
 
   /** Tells the peers that this relay answered the request. */
-  claim(clientAddress: string, clientPort: number, transactionId: Buffer): void {
+  claim(clientAddress: string, clientPort: number, transactionId: Buffer, requestHash: number): void {
     if (this.#socket === undefined || this.#members.size === 0) return;
     const key = this.#key();
     if (key === undefined) return;
-    this.#send(encodeClaim({ sender: this.#opts.id, sentAt: this.#deps.clock.now(), clientAddress, clientPort, transactionId }, key), 'claim-sent');
+    this.#send(encodeClaim({ sender: this.#opts.id, sentAt: this.#deps.clock.now(), clientAddress, clientPort, transactionId, requestHash }, key), 'claim-sent');
   }
 
   /** Sends a presence now if this relay's state changed since the last one (a load step change at most every MIN_GAP_MS). */

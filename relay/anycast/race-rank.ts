@@ -25,9 +25,21 @@ export function loadStepOf(score: number): number {
   return Math.floor(score * LOAD_STEPS);
 }
 
-/** The key of one request on G, the same on every relay that received the datagram. */
-export function raceKeyOf(clientAddress: string, clientPort: number, transactionId: Buffer): string {
-  return `${clientAddress}|${clientPort}|${transactionId.toString('hex')}`;
+/**
+ * The key of one request on G, the same on every relay that received the datagram. The hash of the request's
+ * bytes is part of it: some clients reuse one transaction id for the challenged Allocate and its authenticated
+ * retry, two requests whose races (and claims) must not be taken for each other; a retransmission has the same
+ * bytes, hence the same key.
+ */
+export function raceKeyOf(clientAddress: string, clientPort: number, transactionId: Buffer, requestHash: number): string {
+  return `${clientAddress}|${clientPort}|${transactionId.toString('hex')}|${requestHash >>> 0}`;
+}
+
+/** FNV-1a (32 bits) of the request's bytes: cheap, and the same on every relay. */
+export function requestHashOf(raw: Buffer): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < raw.length; i++) h = Math.imul(h ^ raw[i], 0x01000193);
+  return h >>> 0;
 }
 
 /** How many of `others` come before `self` for `requestKey`. */

@@ -10,7 +10,7 @@
  *   12      1     sender id length n (1..64)
  *   13      n     sender id (`--id`, ASCII)
  *   Presence:     u16 load step (0..LOAD_STEPS), u8 flags (bit 0 draining, bit 1 full)
- *   Claim:        u16 client port, 12 transaction id, u8 address length m, m client address
+ *   Claim:        u16 client port, 12 transaction id, u32 request hash, u8 address length m, m client address
  *                 (text, as the relay saw it)
  *   last 16       HMAC-SHA256(group key, everything before)[0..16]
  *
@@ -48,6 +48,8 @@ export interface Claim {
   clientAddress: string;
   clientPort: number;
   transactionId: Buffer;
+  /** requestHashOf the request's bytes: a client may reuse a transaction id for another request. */
+  requestHash: number;
 }
 
 export type RaceMessage = Presence | Claim;
@@ -87,11 +89,12 @@ export function encodePresence(p: Omit<Presence, 'type'>, key: Buffer): Buffer {
 
 export function encodeClaim(c: Omit<Claim, 'type'>, key: Buffer): Buffer {
   const address = Buffer.from(c.clientAddress, 'latin1');
-  const { buf, at } = header(RaceMessageType.Claim, c.sender, c.sentAt, 2 + 12 + 1 + address.length);
+  const { buf, at } = header(RaceMessageType.Claim, c.sender, c.sentAt, 2 + 12 + 4 + 1 + address.length);
   buf.writeUInt16BE(c.clientPort, at);
   c.transactionId.copy(buf, at + 2, 0, 12);
-  buf[at + 14] = address.length;
-  address.copy(buf, at + 15);
+  buf.writeUInt32BE(c.requestHash >>> 0, at + 14);
+  buf[at + 18] = address.length;
+  address.copy(buf, at + 19);
   return seal(buf, key);
 }
 
@@ -118,16 +121,17 @@ export function decodeRaceMessage(buf: Buffer, keys: readonly Buffer[], nowMs: n
       return { type: RaceMessageType.Presence, sender, sentAt, loadStep: buf.readUInt16BE(at), draining: (flags & 1) !== 0, full: (flags & 2) !== 0 };
     }
     case RaceMessageType.Claim: {
-      if (at + 15 > end) return 'short';
-      const addrLen = buf[at + 14];
-      if (at + 15 + addrLen !== end) return 'short';
+      if (at + 19 > end) return 'short';
+      const addrLen = buf[at + 18];
+      if (at + 19 + addrLen !== end) return 'short';
       return {
         type: RaceMessageType.Claim,
         sender,
         sentAt,
         clientPort: buf.readUInt16BE(at),
         transactionId: Buffer.from(buf.subarray(at + 2, at + 14)),
-        clientAddress: buf.toString('latin1', at + 15, end),
+        requestHash: buf.readUInt32BE(at + 14),
+        clientAddress: buf.toString('latin1', at + 19, end),
       };
     }
     default:

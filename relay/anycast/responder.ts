@@ -53,7 +53,7 @@ import { DelayQueue, systemTimers, type Timers } from './delay-queue.js';
 import type { LoadProvider } from './load-monitor.js';
 import type { AnswerKind, AnycastMetrics } from './metrics.js';
 import { raceDecision, raceDelayMs } from './race-delay.js';
-import { raceKeyOf } from './race-rank.js';
+import { raceKeyOf, requestHashOf } from './race-rank.js';
 import type { SourceRateLimiter } from './rate-limit.js';
 import {
   alternateKey,
@@ -95,7 +95,7 @@ export interface RaceGroupView {
   /** This relay's load step as the group ranks it (0..LOAD_STEPS). */
   readonly loadStep: number;
   rank(requestKey: string, allocate: boolean): number;
-  claim(clientAddress: string, clientPort: number, transactionId: Buffer): void;
+  claim(clientAddress: string, clientPort: number, transactionId: Buffer, requestHash: number): void;
   refresh(): void;
 }
 
@@ -134,6 +134,7 @@ interface PendingAnswer {
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly transactionId: Buffer;
+  readonly requestHash: number;
   readonly kind: AnswerKind;
   /** Sent without proof of credentials: rate-limited and paid from the byte budget. */
   readonly unauthenticated: boolean;
@@ -241,9 +242,9 @@ export class AnycastResponder {
   }
 
   /** A peer of the race group answered (or dropped) a request: our pending answer to it is not sent. */
-  peerClaimed(clientAddress: string, clientPort: number, transactionId: Buffer): void {
+  peerClaimed(clientAddress: string, clientPort: number, transactionId: Buffer, requestHash: number): void {
     if (this.#closed) return;
-    const key = raceKeyOf(clientAddress, clientPort, transactionId);
+    const key = raceKeyOf(clientAddress, clientPort, transactionId, requestHash);
     const pending = this.#pending.get(key);
     if (pending !== undefined) {
       pending.canceled = true;
@@ -380,7 +381,8 @@ export class AnycastResponder {
       this.#send(transport, data, clientAddress, clientPort, kind);
       return;
     }
-    const key = raceKeyOf(clientAddress, clientPort, msg.transactionId);
+    const requestHash = requestHashOf(msg.raw);
+    const key = raceKeyOf(clientAddress, clientPort, msg.transactionId, requestHash);
     const claimedUntil = this.#claims.get(key);
     if (claimedUntil !== undefined) {
       this.#claims.delete(key);
@@ -391,7 +393,7 @@ export class AnycastResponder {
     }
     if (this.#pending.has(key)) return; // a retransmission while our answer to the first copy still waits
     const answer: PendingAnswer = {
-      key, transport, data, clientAddress, clientPort, transactionId: msg.transactionId, kind,
+      key, transport, data, clientAddress, clientPort, transactionId: msg.transactionId, requestHash, kind,
       unauthenticated: how.unauthenticated, allocate: how.allocate, retransmission: this.#sawBefore(key), canceled: false,
     };
     const group = this.#deps.group;
@@ -422,7 +424,7 @@ export class AnycastResponder {
       return;
     }
     // From here on this relay has decided the request: the peers stand down, whether it is answered or dropped.
-    this.#deps.group?.claim(a.clientAddress, a.clientPort, a.transactionId);
+    this.#deps.group?.claim(a.clientAddress, a.clientPort, a.transactionId, a.requestHash);
     if (a.unauthenticated) {
       if (this.#deps.limiter.take(a.clientAddress) !== 'ok') {
         this.#metrics.count('dropped-rate-limit');

@@ -153,7 +153,7 @@ export function createAnycast(config: AnycastConfig, deps: AnycastSetupDeps): An
             fleetKeys: () => deps.nonces.keys(),
             // a silent hot spare is out of the ranking like a draining relay (nobody waits for its claim)
             state: () => ({ score: load.score(), draining: drain.isDraining || deps.standby?.silent === true }),
-            onClaim: (c) => responderRef?.peerClaimed(c.clientAddress, c.clientPort, c.transactionId),
+            onClaim: (c) => responderRef?.peerClaimed(c.clientAddress, c.clientPort, c.transactionId, c.requestHash),
             timers: deps.timers,
           },
         );

@@ -333,16 +333,20 @@ export class AnycastLab {
   }
 
   /**
-   * Waits until the race group ranks each relay at the given load step (`anyturn_race_group_load_step`): load made
-   * on the relays takes effect in the ranking 100 ms after the presence that announces it.
+   * Waits until the race group ranks the relays in the order of `order` (relay indexes, least loaded first, each
+   * step strictly below the next: `anyturn_race_group_load_step`). Load made on the relays takes effect in the
+   * ranking 100 ms after the presence that announces it; a busy relay's event-loop lag may add a step for a while.
    */
-  async waitRaceSteps(steps: number[]): Promise<void> {
-    await waitFor(`race group load steps ${steps.join('/')}`, async () => {
-      for (let i = 0; i < steps.length; i++) {
-        if (metricValue(await this.metrics(i), 'anyturn_race_group_load_step') !== steps[i]) return undefined;
-      }
+  async waitRaceOrder(order: number[]): Promise<void> {
+    let last = '';
+    await waitFor('the race group ranking the relays by their load', async () => {
+      const steps = await Promise.all(this.relays.map(async (_, i) => metricValue(await this.metrics(i), 'anyturn_race_group_load_step') ?? -1));
+      last = steps.join('/');
+      for (let k = 1; k < order.length; k++) if (!(steps[order[k - 1]] < steps[order[k]])) return undefined;
       return true;
-    }, 10_000, 50);
+    }, 20_000, 50).catch((err: Error) => {
+      throw new Error(`${err.message}; load steps of the relays: ${last}`);
+    });
   }
 
   /** Adds `count` extra addresses 10.0.<k>.<first..> to client k's eth0 (the flood's sources). */

@@ -1,7 +1,7 @@
 /** Race group pieces: the wire format (authenticated, fresh), the per-request ranking, the byte budget. */
 import { describe, expect, it } from 'vitest';
 import { AnswerBudget } from '../../../../relay/anycast/answer-budget.js';
-import { loadStepOf, raceKeyOf, raceRank } from '../../../../relay/anycast/race-rank.js';
+import { loadStepOf, raceKeyOf, raceRank, requestHashOf } from '../../../../relay/anycast/race-rank.js';
 import {
   decodeRaceMessage,
   encodeClaim,
@@ -22,17 +22,18 @@ describe('race group wire format', () => {
     const p = decodeRaceMessage(encodePresence({ sender: 'r1', sentAt: NOW, loadStep: 7, draining: true, full: false }, KEY), [KEY], NOW);
     expect(p).toEqual({ type: RaceMessageType.Presence, sender: 'r1', sentAt: NOW, loadStep: 7, draining: true, full: false });
     const c = decodeRaceMessage(
-      encodeClaim({ sender: 'relay-2', sentAt: NOW, clientAddress: '2001:db8::7', clientPort: 40000, transactionId: TID }, KEY),
+      encodeClaim({ sender: 'relay-2', sentAt: NOW, clientAddress: '2001:db8::7', clientPort: 40000, transactionId: TID, requestHash: 0xdeadbeef }, KEY),
       [KEY],
       NOW + 10,
     );
     expect(c).toEqual({
       type: RaceMessageType.Claim, sender: 'relay-2', sentAt: NOW, clientAddress: '2001:db8::7', clientPort: 40000, transactionId: TID,
+      requestHash: 0xdeadbeef,
     });
   });
 
   it('refuses another fleet key, a flipped bit, a stale or future stamp, truncation and junk; accepts the previous key', () => {
-    const claim = encodeClaim({ sender: 'r1', sentAt: NOW, clientAddress: '192.0.2.1', clientPort: 1, transactionId: TID }, KEY);
+    const claim = encodeClaim({ sender: 'r1', sentAt: NOW, clientAddress: '192.0.2.1', clientPort: 1, transactionId: TID, requestHash: 7 }, KEY);
     expect(decodeRaceMessage(claim, [OTHER], NOW)).toBe('mac');
     expect(decodeRaceMessage(claim, [OTHER, KEY], NOW)).not.toBeTypeOf('string');
     for (let i = 4; i < claim.length; i++) {
@@ -65,7 +66,7 @@ describe('race ranking', () => {
 
   it('gives every request exactly one rank-0 relay, and a permutation of ranks', () => {
     for (let i = 0; i < 2000; i++) {
-      const key = raceKeyOf('192.0.2.1', 1000 + i, TID);
+      const key = raceKeyOf('192.0.2.1', 1000 + i, TID, 1);
       expect(relays.map((r) => rankOf(key, relays, r.id)).sort()).toEqual([0, 1, 2]);
     }
   });
@@ -73,7 +74,7 @@ describe('race ranking', () => {
   it('spreads equal load evenly (each relay first for about a third of requests)', () => {
     const wins = new Map<string, number>();
     for (let i = 0; i < 6000; i++) {
-      const key = raceKeyOf('192.0.2.1', 1000 + i, TID);
+      const key = raceKeyOf('192.0.2.1', 1000 + i, TID, 1);
       const winner = relays.find((r) => rankOf(key, relays, r.id) === 0)!.id;
       wins.set(winner, (wins.get(winner) ?? 0) + 1);
     }
@@ -83,11 +84,18 @@ describe('race ranking', () => {
   it('puts the least-loaded relay first for every request', () => {
     const loaded = [{ id: 'r1', loadStep: 6 }, { id: 'r2', loadStep: 0 }, { id: 'r3', loadStep: 2 }];
     for (let i = 0; i < 500; i++) {
-      const key = raceKeyOf('192.0.2.1', i, TID);
+      const key = raceKeyOf('192.0.2.1', i, TID, 1);
       expect(rankOf(key, loaded, 'r2')).toBe(0);
       expect(rankOf(key, loaded, 'r3')).toBe(1);
       expect(rankOf(key, loaded, 'r1')).toBe(2);
     }
+  });
+
+  it('keys two requests that reuse a transaction id apart, and a retransmission together', () => {
+    const challenge = Buffer.from('Allocate');
+    const retry = Buffer.from('Allocate + MESSAGE-INTEGRITY');
+    expect(raceKeyOf('192.0.2.1', 1, TID, requestHashOf(challenge))).not.toBe(raceKeyOf('192.0.2.1', 1, TID, requestHashOf(retry)));
+    expect(raceKeyOf('192.0.2.1', 1, TID, requestHashOf(challenge))).toBe(raceKeyOf('192.0.2.1', 1, TID, requestHashOf(Buffer.from(challenge))));
   });
 
   it('quantises load scores into steps of 1/20', () => {

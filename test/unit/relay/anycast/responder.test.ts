@@ -24,6 +24,7 @@ import {
   type StunMessage,
 } from '../../../../src/stun/index.js';
 import { AnswerBudget } from '../../../../relay/anycast/answer-budget.js';
+import { requestHashOf } from '../../../../relay/anycast/race-rank.js';
 import { DrainState } from '../../../../relay/anycast/drain.js';
 import { AnycastMetrics } from '../../../../relay/anycast/metrics.js';
 import { SourceRateLimiter } from '../../../../relay/anycast/rate-limit.js';
@@ -655,14 +656,14 @@ describe('AnycastResponder: one answer per race (race group)', () => {
     const req = request();
     responder.handle(udp, req, CLIENT, 7);
     expect(responder.pending).toBe(1);
-    responder.peerClaimed(CLIENT, 7, req.transactionId);
+    responder.peerClaimed(CLIENT, 7, req.transactionId, requestHashOf(req.raw));
     time.advance(1000);
     expect(udp.sent).toHaveLength(0);
     expect(group.claims).toHaveLength(0);
     expect(metrics.get('silent-claimed')).toBe(1);
 
     const early = request();
-    responder.peerClaimed(CLIENT, 8, early.transactionId);
+    responder.peerClaimed(CLIENT, 8, early.transactionId, requestHashOf(early.raw));
     responder.handle(udp, early, CLIENT, 8);
     time.advance(1000);
     expect(udp.sent).toHaveLength(0);
@@ -674,10 +675,29 @@ describe('AnycastResponder: one answer per race (race group)', () => {
     const { responder, udp, time } = setup({}, { group });
     group.nextRank = 1;
     const req = request();
-    responder.peerClaimed(CLIENT, 9, req.transactionId); // the claimer answered, then died
+    responder.peerClaimed(CLIENT, 9, req.transactionId, requestHashOf(req.raw)); // the claimer answered, then died
     time.advance(250); // the client's retransmission timer
     responder.handle(udp, req, CLIENT, 9);
     time.advance(20);
+    expect(udp.sent).toHaveLength(1);
+  });
+
+  it('a claim for one request does not silence another that reuses its transaction id (libjuice\'s retry)', () => {
+    const group = new FakeGroup();
+    const { responder, udp, time, nonces } = setup({}, { group });
+    group.nextRank = 1;
+    const tid = newTransactionId();
+    const challenge = request({ tid });
+    const retry = request({ tid, auth: { nonce: nonces.issue() } });
+    responder.peerClaimed(CLIENT, 11, tid, requestHashOf(challenge.raw));
+    responder.peerClaimed(CLIENT, 11, tid, requestHashOf(retry.raw));
+    responder.handle(udp, challenge, CLIENT, 11); // silenced by its own claim
+    responder.handle(udp, retry, CLIENT, 11); // silenced by its own claim, not by the challenge's
+    time.advance(1000);
+    expect(udp.sent).toHaveLength(0);
+    const third = request({ tid, auth: { nonce: nonces.issue(), sha256: true } });
+    responder.handle(udp, third, CLIENT, 11); // no claim for this one: answered after its rank's wait
+    time.advance(1000);
     expect(udp.sent).toHaveLength(1);
   });
 
