@@ -37,6 +37,7 @@ import { RelayMetrics } from './metrics.js';
 import { ChannelOffload } from './offload/channel-offload.js';
 import { OffloadMetrics } from './offload/offload-metrics.js';
 import { setUpOffload } from './offload/offload-setup.js';
+import { selectUdpIo } from './datagram/udp-io.js';
 import { registerRelayInfoMetrics } from './relay-info-metrics.js';
 import { kebab, keysNeedingRestart, type ReloadResult } from './reload.js';
 import { makeTestUser, type TestUser } from './startup-banner.js';
@@ -151,6 +152,9 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
     { mode: config.offload, listen: config.listen, relayIp: config.relayIp, maxBps: config.maxBps }, log,
   );
 
+  // UDP socket I/O (--udp-io): `native` without the engine stops here too.
+  const udpIo = selectUdpIo(config.udpIo, log);
+
   let testUser: TestUser | undefined;
   // With a shared store, REST secrets can arrive at any time (`anyturn secret add`): no generated test user then.
   if (config.user.length === 0 && config.authSecret.length === 0 && config.redis === undefined) {
@@ -209,7 +213,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   });
   offloadMetrics.enabled = offload === undefined ? 0 : 1;
   const turn = new TurnServer(turnOptions, {
-    credentials, nonces, clock, log, metrics, anycast: anycast?.responder, overlay, flows: offload,
+    credentials, nonces, clock, log, metrics, anycast: anycast?.responder, overlay, flows: offload, udpIo,
   });
   turnRef = turn;
   // An allocation made here proves a real client followed an earlier answer: it refunds the anycast byte budget.

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   ATN_ERR_BIRD_CONTROL: { stunCode: undefined, summary: 'BIRD did not accept a control command' },
   ATN_ERR_LAB_SETUP: { stunCode: undefined, summary: 'the lab could not be built' },
   ATN_ERR_INVALID_STATE: { stunCode: undefined, summary: 'the object is closed or in the wrong state' },
+  ATN_ERR_UDP_IO_UNAVAILABLE: { stunCode: undefined, summary: 'udp-io: native, but the native datagram engine is not available' },
   ATN_ERR_OFFLOAD_UNAVAILABLE: { stunCode: undefined, summary: 'offload: on, but the eBPF kernel fast path cannot be attached' },
 } as const satisfies Record<string, { stunCode: number | undefined; summary: string }>;
 

@@ -1,20 +1,20 @@
 /**
- * UDP listener: one dgram socket bound to address:port (unicast or anycast role) that feeds the TURN core and
- * is the ClientTransport the core answers through.
+ * UDP listener: one UDP socket bound to address:port (unicast or anycast role) that feeds the TURN core and
+ * is the ClientTransport the core answers through. The socket comes from the server's UDP I/O (relay/datagram/:
+ * the native engine, or Node's dgram).
  *
  * Per datagram: ChannelData goes straight to the data path (listen/udp.ts → turn/data-path.ts →
  * stun/channel-data.ts), everything else to TurnServer.handlePacket, which counts and drops malformed input.
- * Socket errors are logged, never fatal.
+ * A STUN message is copied first: it may be kept (retransmissions, pending anycast answers) and a datagram of the
+ * native engine shares its memory with the rest of its batch. Socket errors are logged, never fatal.
  */
-import dgram from 'node:dgram';
-import type { RemoteInfo } from 'node:dgram';
 import { AnyturnError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { isChannelData } from '../../src/stun/index.js';
+import type { UdpSocket } from '../datagram/udp-socket.js';
 import type { ClientTransport, ListenerRole } from '../turn/client-transport.js';
 import type { DataPath } from '../turn/data-path.js';
 import { familyOf } from '../turn/five-tuple.js';
-import { literalLookup } from '../turn/relayed-socket.js';
 import type { TurnServer } from '../turn/turn-server.js';
 
 export interface UdpListenerOptions {
@@ -35,10 +35,10 @@ export class UdpListener implements ClientTransport {
   readonly #server: TurnServer;
   readonly #dataPath: DataPath;
   readonly #log: Logger;
-  readonly #socket: dgram.Socket;
+  #socket: UdpSocket | undefined;
   #localAddress: string;
   #localPort: number;
-  #state: 'new' | 'listening' | 'closed' = 'new';
+  #state: 'new' | 'binding' | 'listening' | 'closed' = 'new';
 
   constructor(options: UdpListenerOptions, deps: { server: TurnServer; log: Logger }) {
     this.#options = options;
@@ -48,13 +48,6 @@ export class UdpListener implements ClientTransport {
     this.#localAddress = options.address;
     this.#localPort = options.port;
     this.#log = deps.log.child({ component: 'udp-listener', address: options.address, port: options.port, role: options.role });
-    const family = familyOf(options.address);
-    this.#socket = dgram.createSocket({
-      type: family === 6 ? 'udp6' : 'udp4',
-      ipv6Only: family === 6,
-      lookup: literalLookup as unknown as dgram.SocketOptions['lookup'],
-    });
-    this.#socket.on('message', this.#onMessage);
   }
 
   get localAddress(): string {
@@ -66,78 +59,59 @@ export class UdpListener implements ClientTransport {
   }
 
   /** Binds the socket; rejects with ATN_ERR_LISTEN_BIND. */
-  listen(): Promise<void> {
-    if (this.#state !== 'new') return Promise.reject(new AnyturnError('ATN_ERR_INVALID_STATE', 'listen() called twice'));
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => {
-        this.#state = 'closed';
-        try {
-          this.#socket.close();
-        } catch {
-          // never bound
-        }
-        reject(new AnyturnError('ATN_ERR_LISTEN_BIND', `cannot bind UDP ${this.#options.address}:${this.#options.port}`, { cause: err }));
-      };
-      this.#socket.once('error', onError);
-      this.#socket.bind({ address: this.#options.address, port: this.#options.port, exclusive: true }, () => {
-        this.#socket.off('error', onError);
-        this.#socket.on('error', this.#onError);
-        this.#state = 'listening';
-        const bound = this.#socket.address();
-        this.#localAddress = bound.address;
-        this.#localPort = bound.port;
-        try {
-          if (this.#options.receiveBufferSize) this.#socket.setRecvBufferSize(this.#options.receiveBufferSize);
-          if (this.#options.sendBufferSize) this.#socket.setSendBufferSize(this.#options.sendBufferSize);
-        } catch (err) {
-          this.#log.warn({ err }, 'cannot set socket buffer sizes');
-        }
-        this.#log.info({ localPort: bound.port }, 'UDP listener ready');
-        resolve();
-      });
-    });
+  async listen(): Promise<void> {
+    if (this.#state !== 'new') throw new AnyturnError('ATN_ERR_INVALID_STATE', 'listen() called twice');
+    this.#state = 'binding';
+    const o = this.#options;
+    let socket: UdpSocket;
+    try {
+      socket = await this.#server.udpIo.bind(
+        { family: familyOf(o.address), address: o.address, port: o.port, receiveBufferSize: o.receiveBufferSize, sendBufferSize: o.sendBufferSize },
+        { message: this.#onMessage, sendError: this.#onSendError },
+      );
+    } catch (err) {
+      this.#state = 'closed';
+      throw new AnyturnError('ATN_ERR_LISTEN_BIND', `cannot bind UDP ${o.address}:${o.port}`, { cause: err });
+    }
+    if (this.#state !== 'binding') {
+      socket.close(); // closed while binding
+      return;
+    }
+    this.#socket = socket;
+    this.#state = 'listening';
+    this.#localAddress = socket.localAddress;
+    this.#localPort = socket.localPort;
+    this.#log.info({ localPort: socket.localPort, io: this.#server.udpIo.kind }, 'UDP listener ready');
   }
 
   send(data: Buffer, clientAddress: string, clientPort: number): void {
-    if (this.#state !== 'listening') return;
-    this.#socket.send(data, clientPort, clientAddress);
+    if (this.#socket === undefined || this.#state !== 'listening') return;
+    if (!this.#socket.send(data, clientPort, clientAddress)) this.#dataPath.sendFailed();
   }
 
-  sendParts(parts: readonly Buffer[], clientAddress: string, clientPort: number): void {
-    if (this.#state !== 'listening') return;
-    this.#socket.send(parts as Buffer[], clientPort, clientAddress);
+  sendParts(parts: readonly Buffer[], clientAddress: string, clientPort: number): boolean {
+    if (this.#socket === undefined || this.#state !== 'listening') return false;
+    return this.#socket.sendParts(parts, clientPort, clientAddress);
   }
 
   /** Idempotent. */
   close(): Promise<void> {
-    if (this.#state === 'closed') return Promise.resolve();
-    const wasListening = this.#state === 'listening';
     this.#state = 'closed';
-    if (!wasListening) {
-      try {
-        this.#socket.close();
-      } catch {
-        // never bound
-      }
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#socket.close(() => resolve()));
+    this.#socket?.close();
+    this.#socket = undefined;
+    return Promise.resolve();
   }
 
-  readonly #onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+  readonly #onMessage = (msg: Buffer, address: string, port: number): void => {
     // The fast path is for unicast listeners: on an anycast listener ChannelData goes to the responder
     // (through handlePacket), which counts and drops it.
-    if (this.role === 'unicast' && isChannelData(msg)) this.#dataPath.fromClient(this, msg, rinfo.address, rinfo.port);
-    else this.#server.handlePacket(this, msg, rinfo.address, rinfo.port);
+    if (this.role === 'unicast' && isChannelData(msg)) this.#dataPath.fromClient(this, msg, address, port);
+    else this.#server.handlePacket(this, Buffer.from(msg), address, port);
   };
 
-  /** A send the kernel refused (ENOBUFS, EPERM...) arrives here: counted, not logged per datagram. */
-  readonly #onError = (err: NodeJS.ErrnoException): void => {
-    if (err.syscall === 'send') {
-      this.#dataPath.sendFailed();
-      this.#log.debug({ err }, 'UDP send failed');
-      return;
-    }
-    this.#log.warn({ err }, 'UDP listener socket error');
+  /** A send the kernel refused after the call (ENOBUFS, EPERM...): counted, not logged per datagram. */
+  readonly #onSendError = (err: Error): void => {
+    this.#dataPath.sendFailed();
+    this.#log.debug({ err }, 'UDP send failed');
   };
 }

@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AnyturnError } from '../../src/errors.js';
 import { FLOW_STATS_BYTES, MAP_NAMES, MAX_FLOWS, c2pKey, c2pValue, p2cKey, p2cValue, type FlowSpec } from './flow-entry.js';
-import { repoRoot, type BpfAddon } from './native.js';
+import { repoRoot } from '../native-addon.js';
+import type { BpfAddon } from './native.js';
 
 export const BPF_OBJECT_PATH = join(repoRoot(), 'relay', 'offload', 'bpf', 'channel-data.bpf.o');
 const PROGRAM = 'anyturn_channel_data';

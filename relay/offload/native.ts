@@ -3,10 +3,8 @@
  * the fast path needs. Loaded once; when it is missing (no compiler on the host, build failed) the reason is
  * returned instead, and the relay runs the userspace data path.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { addonPath, loadAddon } from '../native-addon.js';
 
 export interface BpfAddon {
   /** Loads an eBPF ELF object; fds of its program and of every map by name. */
@@ -26,31 +24,9 @@ export interface BpfAddon {
   monotonicNs(): bigint;
 }
 
-/** The repository root, from dist/relay/offload (compiled) or relay/offload (sources under vitest). */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('repository root not found');
-}
-
-export const ADDON_PATH = join(repoRoot(), 'relay', 'offload', 'native', 'build', 'Release', 'anyturn_bpf.node');
-
-let cached: BpfAddon | string | undefined;
+export const ADDON_PATH = addonPath(join('relay', 'offload', 'native'), 'anyturn_bpf');
 
 /** The addon, or why it is not there. */
 export function loadBpfAddon(): BpfAddon | string {
-  if (cached !== undefined) return cached;
-  if (!existsSync(ADDON_PATH)) {
-    cached = `the offload addon was not built (${ADDON_PATH} missing; see the npm install output)`;
-    return cached;
-  }
-  try {
-    cached = createRequire(import.meta.url)(ADDON_PATH) as BpfAddon;
-  } catch (err) {
-    cached = `the offload addon does not load: ${(err as Error).message}`;
-  }
-  return cached;
+  return loadAddon<BpfAddon>(ADDON_PATH, 'offload');
 }

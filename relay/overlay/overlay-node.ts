@@ -364,8 +364,7 @@ export class OverlayNode implements OverlayRoute {
       return;
     }
     this.metrics.delivered += 1;
-    const rinfo: RemoteInfo = { address: from.address, family: from.family === 6 ? 'IPv6' : 'IPv4', port: from.port, size: payload.length };
-    turn.dataPath.fromPeer(relay, payload, rinfo);
+    turn.dataPath.fromPeer(relay, payload, from.address, from.port);
   }
 
   // --- timers --------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 /**
  * One overlay socket (one per path): UDP bound exclusively to the path's address, with large kernel buffers and a
- * synchronous `lookup` for IP literals (as the relayed sockets, relay/turn/relayed-socket.ts), so that a send reaches
+ * synchronous `lookup` for IP literals (relay/datagram/node-io.ts), so that a send reaches
  * the kernel in the same tick. A socket that cannot bind is closed and the bind error is thrown.
  */
 import dgram from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
-import { literalLookup } from '../turn/relayed-socket.js';
+import { literalLookup } from '../datagram/node-io.js';
 
 export function bindOverlaySocket(
   address: string,

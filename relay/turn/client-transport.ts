@@ -19,7 +19,8 @@ export interface ClientTransport {
   send(data: Buffer, clientAddress: string, clientPort: number): void;
   /**
    * Optional: sends one message given as consecutive parts (header, payload, padding) without joining them
-   * (dgram and writev both take arrays). The core falls back to one copied buffer and `send` when absent.
+   * (sendmsg and writev both take arrays). The core falls back to one copied buffer and `send` when absent.
+   * May return false: the datagram was not sent (the core counts the drop).
    */
-  sendParts?(parts: readonly Buffer[], clientAddress: string, clientPort: number): void;
+  sendParts?(parts: readonly Buffer[], clientAddress: string, clientPort: number): boolean | void;
 }

@@ -6,10 +6,11 @@
  *                        ChannelData to the client if a channel is bound to the peer, else a Data indication
  *
  * Rules here: no Buffer.concat, no JSON, no emit, no await, no throw. Every drop is counted by reason. Payloads
- * are subarrays of the received datagram (Node gives each datagram its own buffer); headers are written into a
- * small buffer from Node's pool and sent together with the payload as a list (sendParts / dgram send([...])),
- * so the payload is never copied. Headers are not shared between packets: a send the kernel could not take at
- * once is queued by libuv with the buffers as they are.
+ * are subarrays of the received datagram (each datagram, or each batch of the native engine, has its own buffer:
+ * relay/datagram/); headers are written into a small buffer from Node's pool and sent together with the payload
+ * as a list (sendParts: one sendmsg, or dgram send([...])), so the payload is never copied. Headers are not
+ * shared between packets: Node's dgram queues a send the kernel could not take at once with the buffers as they
+ * are (the native engine drops it, counted as send-failed).
  *
  * Time on this path is coarse: `tick(now)` stores the clock's value (the server ticks every 250 ms and before
  * each STUN message), so a packet costs no clock read. Expiry is therefore seen up to one tick late, which is
@@ -23,7 +24,6 @@
  * on the private one, and a datagram from one of our private addresses that no permission admits is judged as
  * coming from its public address (relay/turn/address-map.ts): client-to-client on this relay without a hairpin.
  */
-import type { RemoteInfo } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../src/clock.js';
 import {
@@ -135,9 +135,7 @@ export class DataPath {
     }
     const overlay = this.#overlay;
     if (overlay === undefined || !overlay.forward(relay, peerAddress, peerPort, data)) {
-      try {
-        relay.socket.send(data, peerPort, this.#addresses.toPrivate(peerAddress));
-      } catch {
+      if (!relay.send(data, peerPort, this.#addresses.toPrivate(peerAddress))) {
         m.drop('send-failed');
         return;
       }
@@ -146,8 +144,8 @@ export class DataPath {
     m.peerSentBytes += data.length;
   }
 
-  /** A datagram from a peer on a relayed socket (bound as the socket's 'message' listener). */
-  fromPeer(relay: RelayedSocket, msg: Buffer, rinfo: RemoteInfo): void {
+  /** A datagram from a peer on a relayed socket (the socket's message handler), or from the overlay. */
+  fromPeer(relay: RelayedSocket, msg: Buffer, peerAddress: string, peerPort: number): void {
     const m = this.#metrics;
     m.peerReceivedPackets += 1;
     m.peerReceivedBytes += msg.length;
@@ -157,7 +155,7 @@ export class DataPath {
       return;
     }
     const now = this.#now;
-    let address = rinfo.address;
+    let address = peerAddress;
     if (allocation.validPermission(address, now) === undefined) {
       // One of our private addresses (another allocation on this host) is known to the client by its public one.
       const advertised = this.#addresses.toPublic(address);
@@ -171,17 +169,17 @@ export class DataPath {
       m.drop('bandwidth');
       return;
     }
-    const channel = allocation.channelForPeer(address, rinfo.port);
+    const channel = allocation.channelForPeer(address, peerPort);
     if (channel !== undefined && channel.expiresAt > now) {
       const head = Buffer.allocUnsafe(4);
       writeChannelDataHeader(head, 0, channel.number, msg.length);
       this.#toClient(allocation, head, msg, undefined);
       return;
     }
-    this.#dataIndication(allocation, relay.family, address, rinfo.port, msg);
+    this.#dataIndication(allocation, relay.family, address, peerPort, msg);
   }
 
-  /** Error events of relayed sockets (a send the kernel refused); never fatal. */
+  /** A send a relayed socket's I/O refused after the call (Node's dgram); never fatal. */
   readonly onRelayError = (err: Error): void => {
     this.#metrics.drop('send-failed');
     this.#log.debug({ err }, 'relayed socket error');
@@ -220,7 +218,11 @@ export class DataPath {
     const total = head.length + data.length + (padding === undefined ? 0 : padding.length);
     try {
       if (t.sendParts !== undefined) {
-        t.sendParts(padding === undefined ? [head, data] : [head, data, padding], allocation.clientAddress, allocation.clientPort);
+        const parts = padding === undefined ? [head, data] : [head, data, padding];
+        if (t.sendParts(parts, allocation.clientAddress, allocation.clientPort) === false) {
+          this.#metrics.drop('send-failed');
+          return;
+        }
       } else {
         const one = Buffer.allocUnsafe(total);
         head.copy(one, 0);

@@ -7,7 +7,6 @@
  * Listeners call `handlePacket` once per datagram / framed message and `connectionClosed` when a stream ends.
  * Neither ever throws.
  */
-import type { RemoteInfo } from 'node:dgram';
 import type { Clock } from '../../src/clock.js';
 import type { CredentialStore } from '../../src/auth/credential-store.js';
 import type { NonceService } from '../../src/auth/nonce.js';
@@ -30,7 +29,9 @@ import type { FlowObserver } from './flow-observer.js';
 import { PeerPolicy } from './peer-policy.js';
 import { PortAllocator, type PortRequest } from './port-allocator.js';
 import { Quota } from './quota.js';
-import { RelayedSocket, bindRelaySocket, defaultRelayedSocketFactory, type RelayedSocketFactory } from './relayed-socket.js';
+import { RelayedSocket } from './relayed-socket.js';
+import { selectUdpIo } from '../datagram/udp-io.js';
+import type { UdpIo } from '../datagram/udp-socket.js';
 import { RetransmitCache } from './retransmit-cache.js';
 import { DEFAULT_TURN_OPTIONS, type TurnOptions } from './turn-options.js';
 
@@ -42,8 +43,8 @@ export interface TurnServerDeps {
   metrics: RelayMetrics;
   /** Requests on 'anycast' transports go here when set; otherwise anycast transports act like unicast ones. */
   anycast?: AnycastHandover;
-  /** Makes relayed sockets (default: dgram udp4/udp6). */
-  createRelayedSocket?: RelayedSocketFactory;
+  /** UDP socket I/O of the relayed ports and the UDP listeners (default: the native engine where built, else dgram). */
+  udpIo?: UdpIo;
   /** Relay-to-relay forwarding over the overlay (relay/overlay/); absent = every peer the public way. */
   overlay?: OverlayRoute;
   /** Follows channel bindings and lifetimes (the kernel fast path, relay/offload); none by default. */
@@ -76,7 +77,8 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   readonly #core: TurnCore;
   readonly #deps: TurnServerDeps;
   readonly #log: Logger;
-  readonly #socketFactory: RelayedSocketFactory;
+  /** The I/O of every UDP socket this server's allocations and UDP listeners use. */
+  readonly udpIo: UdpIo;
   readonly #relayAddresses: { 4: readonly string[]; 6: readonly string[] };
   readonly #nextRelayAddress = { 4: 0, 6: 0 };
   /** Per-tenant egress (configured entries, and the cluster-wide table set by relay/cluster-sync.ts). */
@@ -91,7 +93,7 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'turn' });
     this.logListenerErrorsTo(this.#log);
-    this.#socketFactory = deps.createRelayedSocket ?? defaultRelayedSocketFactory;
+    this.udpIo = deps.udpIo ?? selectUdpIo('auto');
     this.addresses = new AddressMap(this.options.externalAddresses ?? []);
     this.egress = new EgressTable(this.options.egress ?? [], this.options.uplinks ?? []);
     this.#relayAddresses = {
@@ -293,11 +295,18 @@ export class TurnServer extends TypedEmitter<TurnServerEvents> {
   }
 
   async #bind(allocation: Allocation, family: 4 | 6, address: string, port: number): Promise<RelayedSocket> {
-    const socket = await bindRelaySocket(this.#socketFactory, family, address, port);
-    const relay = new RelayedSocket(family, address, port, socket, allocation, this.#ports, this.addresses.advertised(address));
     const dataPath = this.dataPath;
-    socket.on('message', (msg: Buffer, rinfo: RemoteInfo) => dataPath.fromPeer(relay, msg, rinfo));
-    socket.on('error', dataPath.onRelayError);
+    let relay: RelayedSocket | undefined;
+    const socket = await this.udpIo.bind(
+      { family, address, port },
+      {
+        message: (msg, peerAddress, peerPort) => {
+          if (relay !== undefined) dataPath.fromPeer(relay, msg, peerAddress, peerPort);
+        },
+        sendError: dataPath.onRelayError,
+      },
+    );
+    relay = new RelayedSocket(family, address, port, socket, allocation, this.#ports, this.addresses.advertised(address));
     if (this.#closed || allocation.closed) {
       relay.close();
       throw new AnyturnError('ATN_ERR_INVALID_STATE', 'closed while binding a relayed socket');

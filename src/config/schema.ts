@@ -30,6 +30,9 @@ export const RACE_CURVES = ['linear', 'quadratic'] as const;
 export type RaceCurve = (typeof RACE_CURVES)[number];
 /** The eBPF kernel fast path for UDP ChannelData (relay/offload/offload-setup.ts). */
 export type OffloadMode = 'auto' | 'on' | 'off';
+/** How UDP sockets are read and written (relay/datagram/udp-io.ts). */
+export const UDP_IO_MODES = ['auto', 'native', 'node'] as const;
+export type UdpIoMode = (typeof UDP_IO_MODES)[number];
 
 export const DEFAULT_TLS_PORT = 5349;
 /** Administratively scoped (RFC 2365), link-local in practice: the race group messages carry TTL 1. */
@@ -117,6 +120,7 @@ export interface RelayConfig {
   streamRequestTimeout: number;
   /** eBPF kernel fast path for UDP ChannelData: where possible (auto), required (on), never (off). */
   offload: OffloadMode;
+  udpIo: UdpIoMode;
   logLevel: LogLevel;
   /** SOFTWARE attribute text; empty = no SOFTWARE attribute. */
   software: string;
@@ -188,6 +192,7 @@ export const RELAY_FLAGS = {
   'stream-buffer-budget': { type: 'number', arg: 'BYTES', help: 'partial-message bytes all TCP/TLS connections hold (default 67108864)' },
   'stream-request-timeout': { type: 'number', arg: 'MS', help: 'first request and each message complete within (default 10000)' },
   offload: { type: 'string', arg: 'auto|on|off', help: 'eBPF kernel fast path for UDP ChannelData (default auto)' },
+  'udp-io': { type: 'string', arg: 'auto|native|node', help: 'UDP socket I/O: native engine (recvmmsg) or Node dgram (default auto)' },
   'log-level': { type: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join('|')} (default info)` },
   software: { type: 'string', arg: 'TEXT', help: 'SOFTWARE attribute (default anyturn; empty = none)' },
   'lifetime-max': { type: 'number', arg: 'SECONDS', help: 'longest allocation lifetime (default 3600)' },
@@ -251,6 +256,7 @@ export const RelayFileSchema = z.strictObject({
   'stream-buffer-budget': count(65_540).default(64 * 1024 * 1024),
   'stream-request-timeout': count(100).default(10_000),
   offload: z.enum(['auto', 'on', 'off']).default('auto'),
+  'udp-io': z.enum(UDP_IO_MODES).default('auto'),
   'log-level': z.enum(LOG_LEVELS).default('info'),
   software: z.string().max(127).default(RELAY_DEFAULTS.software),
   'lifetime-max': count(1).default(RELAY_DEFAULTS.lifetimeMaxSeconds),
@@ -503,6 +509,7 @@ function toRelayConfig(c: RelayFile): RelayConfig {
     streamBufferBudget: c['stream-buffer-budget'],
     streamRequestTimeout: c['stream-request-timeout'],
     offload: c.offload,
+    udpIo: c['udp-io'],
     logLevel: c['log-level'],
     software: c.software,
     lifetimeMax: c['lifetime-max'],

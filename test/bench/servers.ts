@@ -1,7 +1,8 @@
 /**
  * The servers under test, each started as its own process on 127.0.0.1 with the same user, realm and a relay
- * port range of its own: anyturn (dist/bin/anyturn.js relay) in userspace (`--offload off`) and with the eBPF
- * kernel fast path (`--offload on`, needs root), coturn's turnserver with one relay thread and with its default
+ * port range of its own: anyturn (dist/bin/anyturn.js relay) in userspace (`--offload off`) on the native datagram
+ * engine (`--udp-io native`) and on Node's dgram (`--udp-io node`), and with the eBPF kernel fast path
+ * (`--offload on`, needs root), coturn's turnserver with one relay thread and with its default
  * thread count, and node-turn. A server counts as started when it says so (anyturn's "ready"
  * log line) and answers a STUN Binding.
  */
@@ -14,11 +15,12 @@ import net from 'node:net';
 import { ANYTURN_CLI, NODE_TURN_SCRIPT } from './paths.js';
 import { stunBinding, type Endpoint } from './turn-client.js';
 
-export type ServerKind = 'anyturn' | 'anyturn-offload' | 'coturn-1' | 'coturn' | 'node-turn';
-export const SERVER_KINDS: readonly ServerKind[] = ['anyturn', 'anyturn-offload', 'coturn-1', 'coturn', 'node-turn'];
+export type ServerKind = 'anyturn' | 'anyturn-dgram' | 'anyturn-offload' | 'coturn-1' | 'coturn' | 'node-turn';
+export const SERVER_KINDS: readonly ServerKind[] = ['anyturn', 'anyturn-dgram', 'anyturn-offload', 'coturn-1', 'coturn', 'node-turn'];
 
 export const SERVER_LABELS: Record<ServerKind, string> = {
   anyturn: 'anyturn',
+  'anyturn-dgram': 'anyturn, Node dgram',
   'anyturn-offload': 'anyturn, eBPF offload',
   'coturn-1': 'coturn, 1 relay thread',
   coturn: 'coturn, default threads',
@@ -90,6 +92,7 @@ function commandFor(kind: ServerKind, cfg: ServerConfig, port: number): [string,
   const user = `${cfg.username}:${cfg.password}`;
   switch (kind) {
     case 'anyturn':
+    case 'anyturn-dgram':
     case 'anyturn-offload':
       return [
         process.execPath,
@@ -107,6 +110,7 @@ function commandFor(kind: ServerKind, cfg: ServerConfig, port: number): [string,
           '--max-port', String(cfg.maxPort),
           '--capacity', '1000000',
           '--offload', kind === 'anyturn-offload' ? 'on' : 'off',
+          '--udp-io', kind === 'anyturn-dgram' ? 'node' : 'native',
         ],
       ];
     case 'coturn-1':

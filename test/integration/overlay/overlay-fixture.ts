@@ -3,6 +3,8 @@
  * with a TurnServer, a UDP listener, ClusterSync (heartbeats with the overlay report, relayed-address claims) and
  * an OverlayNode with two paths (two loopback sockets). Fast timings (probes every 100 ms, down after 500 ms).
  */
+import { selectUdpIo } from '../../../relay/datagram/udp-io.js';
+import { countingUdpIo } from '../../support/counting-udp-io.js';
 import { Registry } from 'prom-client';
 import { RestSecrets, StaticUsers } from '../../../src/auth/credential-store.js';
 import { NonceService } from '../../../src/auth/nonce.js';
@@ -26,6 +28,8 @@ export interface OverlayRelay {
   server: TurnServer;
   overlay: OverlayNode;
   metrics: RelayMetrics;
+  /** Datagrams received on relayed ports the public way (not over the overlay). */
+  relayedDatagrams(): number;
   client(): Promise<TurnClient>;
   close(): Promise<void>;
 }
@@ -53,11 +57,12 @@ export async function startOverlayRelay(
     },
     { store, registry, clock, log },
   );
+  const udpIo = countingUdpIo(selectUdpIo('auto'), (o) => o.port >= ports.min && o.port <= ports.max);
   const server = new TurnServer(
     turnOptions({
       realm: 'test.realm', allowPeers: ['127.0.0.0/8'], minPort: ports.min, maxPort: ports.max, relayAddresses: [opts.relayIp ?? '127.0.0.1'],
     }),
-    { credentials: new StaticUsers([USER]), nonces, clock, log, metrics, overlay },
+    { credentials: new StaticUsers([USER]), nonces, clock, log, metrics, overlay, udpIo },
   );
   overlay.attach(server);
   await overlay.start();
@@ -74,6 +79,7 @@ export async function startOverlayRelay(
   const clients: TurnClient[] = [];
   return {
     id, store, server, overlay, metrics,
+    relayedDatagrams: () => udpIo.received,
     async client() {
       const c = await TurnClient.connect({
         server: { address: '127.0.0.1', port: listener.localPort }, username: USER.name, password: USER.password, rtoMs: 100,

@@ -2,11 +2,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Attr, StunClass, readXorAddress } from '../../../src/stun/index.js';
 import { codeOf, nextData, startPeer, startRelay, type Peer, type Relay } from './relay-fixture.js';
 
-describe('TURN over UDP: allocate, permissions, channels, data both ways', () => {
+describe.each(['native', 'node'] as const)('TURN over UDP (udp-io %s): allocate, permissions, channels, data both ways', (udpIo) => {
   let relay: Relay;
   let peer: Peer;
   beforeEach(async () => {
-    relay = await startRelay();
+    relay = await startRelay({}, { udpIo });
+    expect(relay.server.udpIo.kind).toBe(udpIo);
     peer = await startPeer();
   });
   afterEach(async () => {

@@ -9,6 +9,8 @@ import { NonceService } from '../../../src/auth/nonce.js';
 import type { Clock } from '../../../src/clock.js';
 import { silentLogger } from '../../../src/log.js';
 import type { TransportAddress } from '../../../src/stun/index.js';
+import type { UdpIoMode } from '../../../src/config/schema.js';
+import { selectUdpIo } from '../../../relay/datagram/udp-io.js';
 import { UdpListener } from '../../../relay/listen/udp.js';
 import { RelayMetrics } from '../../../relay/metrics.js';
 import { TurnServer } from '../../../relay/turn/turn-server.js';
@@ -31,7 +33,7 @@ export interface Relay {
 
 export async function startRelay(
   options: Partial<TurnOptions> = {},
-  extra: { credentials?: CredentialStore; clock?: Clock; nonceTtlMs?: number } = {},
+  extra: { credentials?: CredentialStore; clock?: Clock; nonceTtlMs?: number; udpIo?: UdpIoMode } = {},
 ): Promise<Relay> {
   const clock = extra.clock ?? { now: () => Date.now() };
   const registry = new Registry();
@@ -45,6 +47,7 @@ export async function startRelay(
       clock,
       log: silentLogger(),
       metrics,
+      udpIo: selectUdpIo(extra.udpIo ?? 'auto'),
     },
   );
   const listener = new UdpListener({ address: '127.0.0.1', port: 0, role: 'unicast' }, { server, log: silentLogger() });

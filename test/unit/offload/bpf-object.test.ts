@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BPF_OBJECT_PATH } from '../../../relay/offload/kernel-fast-path.js';
-import { repoRoot } from '../../../relay/offload/native.js';
+import { repoRoot } from '../../../relay/native-addon.js';
 
 describe('eBPF object', () => {
   it('is up to date with its C source (rebuild with clang, compare bytes)', () => {

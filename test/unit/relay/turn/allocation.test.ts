@@ -3,13 +3,13 @@ import { Allocation } from '../../../../relay/turn/allocation.js';
 import { CHANNEL_LOCK_MS } from '../../../../relay/turn/channel-binding.js';
 import { PortAllocator } from '../../../../relay/turn/port-allocator.js';
 import { RelayedSocket } from '../../../../relay/turn/relayed-socket.js';
-import type dgram from 'node:dgram';
+import type { UdpSocket } from '../../../../relay/datagram/udp-socket.js';
 import { FakeTransport } from './fakes.js';
 
-/** A stand-in for a dgram socket: only close() is used by RelayedSocket. */
-function fakeSocket(): dgram.Socket & { closed: number } {
-  const s = { closed: 0, close() { s.closed++; } };
-  return s as unknown as dgram.Socket & { closed: number };
+/** A stand-in for a UDP socket: only close() is used by RelayedSocket here. */
+function fakeSocket(): UdpSocket & { closed: number } {
+  const s = { closed: 0, localAddress: '', localPort: 0, send: () => true, sendParts: () => true, close() { s.closed++; } };
+  return s;
 }
 
 describe('Allocation (lifetimes on the injected clock, fake timers)', () => {

@@ -3,7 +3,7 @@
  * bound, refreshed (no change), forgotten by the sweep after its lock, dropped with its relayed address, and all
  * at once when the allocation closes. REST usernames count by their user part.
  */
-import type dgram from 'node:dgram';
+import type { UdpSocket } from '../../../../relay/datagram/udp-socket.js';
 import { describe, expect, it } from 'vitest';
 import { Allocation } from '../../../../relay/turn/allocation.js';
 import { CHANNEL_LOCK_MS } from '../../../../relay/turn/channel-binding.js';
@@ -12,8 +12,8 @@ import { Quota } from '../../../../relay/turn/quota.js';
 import { RelayedSocket } from '../../../../relay/turn/relayed-socket.js';
 import { FakeTransport } from './fakes.js';
 
-function fakeSocket(): dgram.Socket {
-  return { close() {} } as unknown as dgram.Socket;
+function fakeSocket(): UdpSocket {
+  return { localAddress: '', localPort: 0, send: () => true, sendParts: () => true, close() {} };
 }
 
 function allocationOf(quota: Quota, username: string, ports: PortAllocator): { a: Allocation; v4: RelayedSocket; v6: RelayedSocket } {

@@ -18,7 +18,7 @@ describe('relay config defaults', () => {
       relayIp: ['127.0.0.1'], minPort: 49152, maxPort: 65535, realm: 'anyturn', user: [], authSecret: [],
       capacity: 10000, metrics: undefined, adminToken: undefined, pop: 'default', allowPeer: [], denyPeer: [], anycast: [],
       redirect: 'strict', race: 'race', redis: undefined, userQuota: 0, channelQuota: 1000, userChannelQuota: 0, memoryBudget: 0, maxBps: 0, linkCapacity: 125_000_000,
-      raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, anycastBudget: 2048, udpBuffer: 4194304, offload: 'auto',
+      raceMaxDelay: 100, raceCurve: 'linear', raceGroup: { address: '239.255.34.78', port: 34780 }, raceStep: 50, anycastRate: 10, anycastBudget: 2048, udpBuffer: 4194304, offload: 'auto', udpIo: 'auto',
       streamMaxConnections: 0, streamMaxPerSource: 256, streamBufferBudget: 67108864, streamRequestTimeout: 10000, logLevel: 'info', software: 'anyturn',
       lifetimeMax: 3600, nonceTtl: 600,
       overlay: [], overlayDuplicate: [],
