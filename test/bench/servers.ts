@@ -18,6 +18,12 @@ import { stunBinding, type Endpoint } from './turn-client.js';
 export type ServerKind = 'anyturn' | 'anyturn-dgram' | 'anyturn-offload' | 'coturn-1' | 'coturn' | 'node-turn';
 export const SERVER_KINDS: readonly ServerKind[] = ['anyturn', 'anyturn-dgram', 'anyturn-offload', 'coturn-1', 'coturn', 'node-turn'];
 
+/**
+ * Node flags the relay ships with (package.json `start`, the systemd unit, the Docker image): a 4 MiB young
+ * generation (docs/operations.md, Memory), so anyturn is measured as operators run it.
+ */
+export const RELAY_NODE_FLAGS = ['--max-semi-space-size=4'];
+
 export const SERVER_LABELS: Record<ServerKind, string> = {
   anyturn: 'anyturn',
   'anyturn-dgram': 'anyturn, Node dgram',
@@ -97,6 +103,7 @@ function commandFor(kind: ServerKind, cfg: ServerConfig, port: number): [string,
       return [
         process.execPath,
         [
+          ...RELAY_NODE_FLAGS,
           ...(cfg.nodeArgs ?? []),
           cfg.anyturnCli || ANYTURN_CLI,
           'relay',
