@@ -174,13 +174,11 @@ export class TrafficRig {
     const sink = opts.flows > readers ? await PeerSink.start(opts.flows - readers, opts.localAddress) : undefined;
     try {
       for (let i = 0; i < opts.flows; i++) {
-        const session = await TurnSession.open(opts.server, opts.creds, opts.localAddress);
+        const session = await TurnSession.open(opts.server, opts.creds, opts.localAddress, SOCKET_BUFFER_BYTES);
         const peer = i < readers ? await bindReader(opts.localAddress) : undefined;
         const peerPort = peer ? peer.address().port : sink!.ports[i - readers];
         const flow: Flow = { index: i, session, relayed: { family: 4, address: '', port: 0 }, peer, peerPort, ring: [], ringPos: 0, seq: 0 };
         flows.push(flow);
-        session.socket.setRecvBufferSize(SOCKET_BUFFER_BYTES);
-        session.socket.setSendBufferSize(SOCKET_BUFFER_BYTES);
         flow.relayed = await session.allocate();
         const peerAddress: TransportAddress = { family: 4, address: opts.localAddress, port: peerPort };
         await session.createPermission(peerAddress);
@@ -203,9 +201,6 @@ export class TrafficRig {
   }
 
   private attach(f: Flow): void {
-    f.session.socket.on('error', () => {
-      this.sendErrors++;
-    });
     const peer = f.peer;
     if (!peer) return;
     peer.on('error', () => {
@@ -275,6 +270,7 @@ export class TrafficRig {
     const useSink = !o.readersOnly && this.sink !== undefined;
     if (useSink) await this.sink!.block(this.stepId);
     const d0 = this.dropCounters();
+    const sessionErrors0 = this.sessionSendErrors();
 
     const nFlows = flows.length;
     const stepId = this.stepId;
@@ -309,7 +305,7 @@ export class TrafficRig {
           b.writeUInt32BE(stepId, off);
           b.writeUInt32BE(f.seq++, off + 8);
           b.writeDoubleBE(performance.now(), off + 16);
-          f.session.socket.send(b);
+          f.session.send(b);
         }
         sent += n > 0 ? n : 0;
       };
@@ -350,8 +346,14 @@ export class TrafficRig {
         generatorPeers: d1.generatorPeers - d0.generatorPeers,
         generatorClients: d1.generatorClients - d0.generatorClients,
       },
-      sendErrors: this.sendErrors,
+      sendErrors: this.sendErrors + this.sessionSendErrors() - sessionErrors0,
     };
+  }
+
+  private sessionSendErrors(): number {
+    let n = 0;
+    for (const f of this.flows) n += f.session.sendErrors;
+    return n;
   }
 
   /** Deletes the allocations (Refresh lifetime 0) and closes every socket and the sink worker. */

@@ -1,13 +1,18 @@
 /**
  * TurnSession: a minimal TURN client (RFC 8656 over UDP) for the load generator, built on our codec (src/stun).
  *
- * One session = one client UDP socket (so one 5-tuple) connected to the server. It does what a browser does:
+ * One session = one client UDP socket (so one 5-tuple) talking to one server. It does what a browser does:
  * Allocate without credentials, take REALM and NONCE from the 401, Allocate again with USERNAME, REALM, NONCE,
  * MESSAGE-INTEGRITY and FINGERPRINT; then CreatePermission, ChannelBind and Refresh with the same nonce (438 Stale
  * Nonce is followed). Requests are retransmitted (RFC 8489 §6.2.1 style, shorter timers: loopback only).
  * ChannelData arriving on the socket is handed to `onChannelData` untouched.
+ *
+ * Sockets come from the relay's own UDP I/O (relay/datagram/: the native engine where built, else Node's dgram),
+ * so that the generator spends as little CPU per datagram as the host allows, the same for every server measured.
  */
 import dgram from 'node:dgram';
+import { selectUdpIo } from '../../relay/datagram/udp-io.js';
+import type { UdpIo, UdpSocket } from '../../relay/datagram/udp-socket.js';
 import { longTermKey } from '../../src/auth/long-term.js';
 import {
   Attr,
@@ -67,8 +72,17 @@ function keyFor(c: TurnCredentials, realm: string): Buffer {
   return k;
 }
 
+/** The generator's UDP I/O, chosen once per process. */
+let io: UdpIo | undefined;
+export function generatorUdpIo(): UdpIo {
+  io ??= selectUdpIo('auto');
+  return io;
+}
+
 export class TurnSession {
-  readonly socket: dgram.Socket;
+  readonly socket: UdpSocket;
+  /** Datagrams the socket did not take (refused at once, or reported later by Node's dgram). */
+  sendErrors = 0;
   relayed: TransportAddress | undefined;
   /** Requests sent again because no answer came within the RTO. */
   retransmits = 0;
@@ -80,38 +94,41 @@ export class TurnSession {
   private closed = false;
 
   private constructor(
-    socket: dgram.Socket,
+    socket: UdpSocket,
+    private readonly server: Endpoint,
     private readonly creds: TurnCredentials,
   ) {
     this.socket = socket;
-    socket.on('message', (msg) => this.onMessage(msg));
-    socket.on('error', () => {
-      /* ICMP errors on a connected socket (server gone): requests time out instead */
-    });
   }
 
-  /** Opens a client socket on `localAddress` (ephemeral port) connected to the server. */
-  static async open(server: Endpoint, creds: TurnCredentials, localAddress = '127.0.0.1'): Promise<TurnSession> {
-    const socket = dgram.createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(0, localAddress, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.connect(server.port, server.address, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    return new TurnSession(socket, creds);
+  /** Opens a client socket on `localAddress` (ephemeral port) for the server; optional socket buffer sizes. */
+  static async open(server: Endpoint, creds: TurnCredentials, localAddress = '127.0.0.1', bufferBytes?: number): Promise<TurnSession> {
+    let session: TurnSession | undefined;
+    const socket = await generatorUdpIo().bind(
+      { family: 4, address: localAddress, port: 0, receiveBufferSize: bufferBytes, sendBufferSize: bufferBytes },
+      {
+        // Only the server talks to this socket (it is not connected: the native engine has no connect()).
+        message: (msg, address, port) => {
+          if (session !== undefined && port === server.port && address === server.address) session.onMessage(msg);
+        },
+        sendError: () => {
+          if (session !== undefined) session.sendErrors++;
+        },
+      },
+    );
+    session = new TurnSession(socket, server, creds);
+    return session;
   }
 
   get localPort(): number {
-    return this.socket.address().port;
+    return this.socket.localPort;
+  }
+
+  /** Sends one datagram to the server (ChannelData, indications); false when the socket did not take it. */
+  send(datagram: Buffer): boolean {
+    if (this.socket.send(datagram, this.server.port, this.server.address)) return true;
+    this.sendErrors++;
+    return false;
   }
 
   private onMessage(msg: Buffer): void {
@@ -159,7 +176,7 @@ export class TurnSession {
         if (sends > 0) this.retransmits++;
         timer = setTimeout(fire, RTO_MS << sends);
         sends++;
-        this.socket.send(message);
+        this.send(message);
       };
       this.pending.push(pending);
       fire();

@@ -321,7 +321,7 @@ static napi_value start(napi_env env, napi_callback_info info)
 	napi_value argv[2];
 	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
 	if (engine.started)
-		return make_int(env, EALREADY);
+		return make_int(env, engine.env == env ? EALREADY : EBUSY); /* one engine per process: its main thread */
 	void *meta;
 	size_t meta_len;
 	napi_typedarray_type type;
