@@ -91,6 +91,8 @@ describe('bench harness smoke', () => {
         limitedBy: 'budget',
         serverCpuUsPerPacket: 1,
         hostCpuUsPerPacket: 1,
+        generatorAloneUsPerPacket: 0.5,
+        relayHostCpuUsPerPacket: 0.5,
       },
       allocations: { burst, release, rssBeforeKb: 1000, rssAfterKb: 1100, bytesPerAllocation: 2048, serverCpuPct: 10, otherCpuPct: 0, disturbedRetries: 0 },
       notes: [],

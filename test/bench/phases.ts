@@ -52,6 +52,13 @@ export interface ThroughputMetrics {
    * generator; its own sending cost is about the same for every server.
    */
   hostCpuUsPerPacket: number;
+  /**
+   * Whole-host CPU per datagram when the generator sends the same rate straight to the peers (no server), measured
+   * right after the search: the generator's and the kernel's own cost of moving a datagram on this host.
+   */
+  generatorAloneUsPerPacket: number;
+  /** hostCpuUsPerPacket − generatorAloneUsPerPacket: what relaying adds to the host per datagram. */
+  relayHostCpuUsPerPacket: number;
 }
 
 /** Busy cores (host busy % × CPUs: /proc/stat counts them all) minus other processes' cores, per relayed datagram (µs). */
@@ -217,12 +224,32 @@ export async function measureThroughput(
   if (spentMs >= o.searchBudgetS * 1000 && !Number.isFinite(badRate)) limitedBy = 'budget';
   const best = good;
   const relayed = best ? best.relayedPps : 0;
+  const hostUs = best && relayed > 0 ? hostCpuUsPerPacket(best, relayed, cpus().length) : Number.NaN;
+  const aloneUs = best ? await generatorAlone(gen, server, o, best.offeredPps, log) : Number.NaN;
   return {
     maxPps: best ? best.offeredPps : 0,
     best,
     steps,
     limitedBy,
     serverCpuUsPerPacket: best && relayed > 0 ? (best.serverCpuPct / 100 / relayed) * 1e6 : Number.NaN,
-    hostCpuUsPerPacket: best && relayed > 0 ? hostCpuUsPerPacket(best, relayed, cpus().length) : Number.NaN,
+    hostCpuUsPerPacket: hostUs,
+    generatorAloneUsPerPacket: aloneUs,
+    relayHostCpuUsPerPacket: hostUs - aloneUs,
   };
+}
+
+/** Whole-host CPU per datagram with the generator sending `ratePps` straight to the sinks (see StepOptions.direct). */
+async function generatorAlone(gen: GeneratorProcess, server: RunningServer, o: BenchOptions, ratePps: number, log: (line: string) => void): Promise<number> {
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const res = await gen.call({ cmd: 'rig.step', step: { ...stepOptions(o, server, Math.round(ratePps), false), direct: true } });
+    if (res.otherCpuPct > DISTURBED_OTHER_CPU_PCT) {
+      log(`    generator alone at ${Math.round(ratePps)} pps: disturbed (other processes used ${res.otherCpuPct.toFixed(0)} % of a core); again`);
+      await waitForQuietHost(30_000, log);
+      continue;
+    }
+    const us = res.achievedPps > 0 ? hostCpuUsPerPacket(res, res.achievedPps, cpus().length) : Number.NaN;
+    log(`    generator alone at ${Math.round(ratePps)} pps (straight to the peers): sent ${Math.round(res.achievedPps)}/s, whole-host ${us.toFixed(2)} µs per datagram`);
+    return us;
+  }
+  return Number.NaN;
 }

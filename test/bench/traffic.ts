@@ -68,6 +68,11 @@ export interface StepOptions {
   readersOnly: boolean;
   /** The server's pid, to sample its CPU over exactly the sending window. */
   serverPid: number;
+  /**
+   * Send each sink flow's payload straight to its peer, not through the server: what the generator and the kernel
+   * spend on moving the same datagrams without a relay (the baseline subtracted from whole-host CPU).
+   */
+  direct?: boolean;
 }
 
 export interface StepResult {
@@ -266,7 +271,9 @@ export class TrafficRig {
     this.forward.reset();
     this.back.reset();
     this.roundTrip.reset();
-    const flows = o.readersOnly ? this.flows.filter((f) => f.peer) : this.flows;
+    // Direct sends go to the sinks only: a reader is connected to its relayed address and would not take them.
+    const flows = o.direct ? this.flows.filter((f) => !f.peer) : o.readersOnly ? this.flows.filter((f) => f.peer) : this.flows;
+    const peerAddress = this.opts.localAddress;
     const useSink = !o.readersOnly && this.sink !== undefined;
     if (useSink) await this.sink!.block(this.stepId);
     const d0 = this.dropCounters();
@@ -305,7 +312,8 @@ export class TrafficRig {
           b.writeUInt32BE(stepId, off);
           b.writeUInt32BE(f.seq++, off + 8);
           b.writeDoubleBE(performance.now(), off + 16);
-          f.session.send(b);
+          if (o.direct) f.session.socket.send(b.subarray(off), f.peerPort, peerAddress);
+          else f.session.send(b);
         }
         sent += n > 0 ? n : 0;
       };
