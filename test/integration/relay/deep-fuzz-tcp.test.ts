@@ -27,6 +27,7 @@ import type { Allocation } from '../../../relay/turn/allocation.js';
 import { turnOptions } from '../../../relay/turn/turn-options.js';
 import { TurnServer } from '../../../relay/turn/turn-server.js';
 import { waitFor } from '../../lab/netns.js';
+import { AnswerWaiters } from '../../support/answer-waiters.js';
 import { xorshift32 } from '../../support/datagram-fuzzer.js';
 import { startFuzzPeers, type FuzzPeers } from '../../support/fuzz-peers.js';
 import { TurnFuzzer, requestedChannel, type SentRequest } from '../../support/turn-fuzzer.js';
@@ -55,7 +56,7 @@ class FuzzConnection {
   readonly sent = new Map<string, SentRequest>();
   readonly due = new Set<string>();
   readonly #channelOf = new Map<string, number>();
-  readonly #waiters = new Map<string, (msg: StunMessage) => void>();
+  readonly #waiters = new AnswerWaiters();
   readonly #rand: () => number;
   #buffer: Buffer = Buffer.alloc(0);
   #drained: (() => void) | undefined;
@@ -135,13 +136,7 @@ class FuzzConnection {
       let m = this.fuzzer.request(method, attributes, sign);
       while (m.request === undefined || !m.request.answerDue || (sign && !m.request.signed)) m = this.fuzzer.request(method, attributes, sign);
       const tid = m.request.tid.toString('hex');
-      const answer = new Promise<StunMessage>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no answer to method 0x${method.toString(16)}`)), 5000);
-        this.#waiters.set(tid, (msg) => {
-          clearTimeout(timer);
-          resolve(msg);
-        });
-      });
+      const answer = this.#waiters.wait(tid, `method 0x${method.toString(16)}`);
       this.record(m.request, m.bytes);
       await this.write(m.bytes);
       const msg = await answer;
@@ -197,11 +192,7 @@ class FuzzConnection {
       if (channel !== undefined) this.fuzzer.bound(channel);
     }
     if (this.due.delete(tid) && this.due.size === 0) this.#drained?.();
-    const waiter = this.#waiters.get(tid);
-    if (waiter !== undefined) {
-      this.#waiters.delete(tid);
-      waiter(msg);
-    }
+    this.#waiters.deliver(tid, msg);
   }
 
   /** Ends the connection the chosen way; resolves once it is closed. */

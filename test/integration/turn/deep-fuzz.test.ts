@@ -32,6 +32,7 @@ import {
   type TransportAddress,
 } from '../../../src/stun/index.js';
 import { waitFor } from '../../lab/netns.js';
+import { AnswerWaiters } from '../../support/answer-waiters.js';
 import { startFuzzPeers, type FuzzPeers } from '../../support/fuzz-peers.js';
 import { TurnFuzzer, requestedChannel, type SentRequest } from '../../support/turn-fuzzer.js';
 import { checkResponse } from '../../support/turn-response-check.js';
@@ -57,7 +58,7 @@ class FuzzClient {
   readonly fuzzer: TurnFuzzer;
   readonly sent = new Map<string, SentRequest>();
   readonly due = new Set<string>();
-  readonly #waiters = new Map<string, (msg: StunMessage) => void>();
+  readonly #waiters = new AnswerWaiters();
   readonly #channelOf = new Map<string, number>();
   #drained: (() => void) | undefined;
   answered = 0;
@@ -107,13 +108,7 @@ class FuzzClient {
       const m = this.fuzzer.request(method, attributes, sign);
       if (m.request === undefined || (sign && !m.request.signed)) continue; // spoiled on purpose: draw again
       const tid = m.request.tid.toString('hex');
-      const answer = new Promise<StunMessage>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no answer to method 0x${method.toString(16)}`)), 5000);
-        this.#waiters.set(tid, (msg) => {
-          clearTimeout(timer);
-          resolve(msg);
-        });
-      });
+      const answer = this.#waiters.wait(tid, `method 0x${method.toString(16)}`);
       this.send(m.bytes, m.request);
       return answer;
     }
@@ -171,11 +166,7 @@ class FuzzClient {
       const channel = this.#channelOf.get(tid);
       if (channel !== undefined) this.fuzzer.bound(channel);
     }
-    const waiter = this.#waiters.get(tid);
-    if (waiter !== undefined) {
-      this.#waiters.delete(tid);
-      waiter(msg);
-    }
+    this.#waiters.deliver(tid, msg);
   }
 
   close(): Promise<void> {
