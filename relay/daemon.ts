@@ -225,7 +225,7 @@ export async function startRelay(config: RelayConfig, deps: DaemonDeps): Promise
   let draining = false;
   registerRelayInfoMetrics(registry, {
     id: config.id, pop: config.pop, capacity: config.capacity,
-    storeUp: () => store.connectionState() === 'up', draining: () => draining,
+    storeUp: () => store.connectionState() === 'up', draining: () => draining, udpIo: udpIo.kind,
   });
   const setDraining = (value: boolean): void => {
     draining = value;

@@ -1,7 +1,7 @@
 /**
  * Who this relay is and what it depends on, for dashboards and alerts that join on id/pop: `anyturn_relay_info`
  * (always 1, labels id and pop: one value per process, never per client), the configured capacity, whether it
- * is draining, and whether the cluster store is reachable. Read at scrape time; nothing here runs per packet.
+ * is draining, which UDP I/O it runs on, and whether the cluster store is reachable. Read at scrape time; nothing here runs per packet.
  */
 import { Gauge, type Registry } from 'prom-client';
 
@@ -11,6 +11,8 @@ export interface RelayInfoSource {
   capacity: number;
   storeUp: () => boolean;
   draining: () => boolean;
+  /** The UDP I/O this process runs on (relay/datagram/udp-io.ts). */
+  udpIo: 'native' | 'node';
 }
 
 export function registerRelayInfoMetrics(registry: Registry, source: RelayInfoSource): void {
@@ -39,6 +41,14 @@ export function registerRelayInfoMetrics(registry: Registry, source: RelayInfoSo
     registers,
     collect() {
       this.set(source.draining() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'anyturn_udp_io_native',
+    help: '1 when UDP sockets run on the native datagram engine, 0 on Node dgram (udp-io)',
+    registers,
+    collect() {
+      this.set(source.udpIo === 'native' ? 1 : 0);
     },
   });
   new Gauge({

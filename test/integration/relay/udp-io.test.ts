@@ -1,13 +1,14 @@
 /**
  * `--udp-io native|node` on the daemon as operators run it: each says which I/O it took in its start-up log and
- * relays both ways (Send/Data indications and ChannelData, client ↔ relay ↔ a dgram peer). The native engine
+ * relays both ways (Send/Data indications and ChannelData, client ↔ relay ↔ a dgram peer), and /metrics says it
+ * too (`anyturn_udp_io_native`). The native engine
  * holds a relayed port as a bare fd: 50 allocations add 50 sockets to the process and no more.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TurnClient } from '../../support/turn-client.js';
 import { nextData, startPeer, type Peer } from '../turn/relay-fixture.js';
-import { freePort, startRelayProcess, type RelayProcess } from './relay-process.js';
+import { freePort, freePorts, startRelayProcess, type RelayProcess } from './relay-process.js';
 
 const relays: RelayProcess[] = [];
 const clients: TurnClient[] = [];
@@ -32,13 +33,16 @@ function socketFds(pid: number): number {
 
 describe.each(['native', 'node'] as const)('anyturn relay --udp-io %s', (mode) => {
   it('says so at start-up and relays both ways', async () => {
-    const port = await freePort();
+    const [port, metricsPort] = await freePorts(2);
     const relay = await startRelayProcess([
       '--listen', '127.0.0.1', '--port', String(port), '--user', 'alice:secret', '--realm', 'io.test', '--no-tcp',
       '--allow-peer', '127.0.0.0/8', '--min-port', '44000', '--max-port', '44999', '--offload', 'off', '--udp-io', mode,
+      '--metrics', `127.0.0.1:${metricsPort}`,
     ]);
     relays.push(relay);
     await relay.proc.waitForEvent(`udp-io ${mode}`, (e) => typeof e.msg === 'string' && e.msg.startsWith(`udp-io ${mode}:`), 5000);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^anyturn_udp_io_native ${mode === 'native' ? 1 : 0}$`, 'm'));
     const peer = await startPeer();
     peers.push(peer);
     const c = await TurnClient.connect({ server: { address: '127.0.0.1', port }, username: 'alice', password: 'secret', rtoMs: 100 });

@@ -66,7 +66,7 @@ async function registeredMetrics(): Promise<Map<string, Registered>> {
 
   const info = new Registry();
   registerRelayInfoMetrics(info, {
-    id: 'r1', pop: 'p1', capacity: 10, storeUp: () => true, draining: () => false,
+    id: 'r1', pop: 'p1', capacity: 10, storeUp: () => true, draining: () => false, udpIo: 'native',
   });
   await collect('relay-info', info, out);
 
