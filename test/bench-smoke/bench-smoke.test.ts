@@ -1,6 +1,7 @@
 /**
  * Smoke test of the benchmark harness (test/bench): for ~2 s the load generator (its own process, from dist/)
- * drives a real anyturn relay (dist/bin/anyturn.js): an Allocate burst, then ChannelData with echo and without,
+ * drives a real anyturn relay (dist/bin/anyturn.js): an Allocate burst, an Allocate + ChannelBind burst, then
+ * ChannelData with echo and without,
  * and the report renders. Proves the harness works end to end; the numbers themselves come from `npm run bench`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +46,12 @@ describe('bench harness smoke', () => {
     expect(burst.perSecond).toBeGreaterThan(0);
     const release = await g.call({ cmd: 'burst.release', concurrency: 16 });
     expect(release.released).toBe(50);
+
+    // The Allocate + ChannelBind burst: every handshake goes on to a ChannelBind that must succeed.
+    await g.call({ cmd: 'burst.open', server: s.endpoint, creds: CREDS, count: 20, localAddress: '127.0.3.3' });
+    const withChannel = await g.call({ cmd: 'burst.allocate', concurrency: 8, bindTo: { family: 4, address: '127.0.0.1', port: 5004 } });
+    expect(withChannel).toMatchObject({ ok: 20, failed: 0 });
+    expect((await g.call({ cmd: 'burst.release', concurrency: 8 })).released).toBe(20);
 
     await g.call({
       cmd: 'rig.create',
@@ -94,7 +101,7 @@ describe('bench harness smoke', () => {
         generatorAloneUsPerPacket: 0.5,
         relayHostCpuUsPerPacket: 0.5,
       },
-      allocations: { burst, release, rssBeforeKb: 1000, rssAfterKb: 1100, bytesPerAllocation: 2048, serverCpuPct: 10, otherCpuPct: 0, disturbedRetries: 0 },
+      allocations: { burst, withChannel: burst, release, rssBeforeKb: 1000, rssAfterKb: 1100, bytesPerAllocation: 2048, serverCpuPct: 10, otherCpuPct: 0, disturbedRetries: 0 },
       notes: [],
     };
     const md = renderReport({

@@ -18,7 +18,7 @@ async function handle(c: GeneratorCommand): Promise<GeneratorResults[keyof Gener
       return { opened: burst.size };
     case 'burst.allocate':
       if (!burst) throw new Error('no burst opened');
-      return burst.allocateAll(c.concurrency);
+      return burst.allocateAll(c.concurrency, c.bindTo);
     case 'burst.release': {
       if (!burst) throw new Error('no burst opened');
       const r = await burst.release(c.concurrency);

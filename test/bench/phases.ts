@@ -13,10 +13,16 @@ import type { BenchOptions } from './options.js';
 import { DISTURBED_OTHER_CPU_PCT, cpuSampler, otherCpuSampler, readRssKb, waitForQuietHost } from './proc.js';
 import type { RunningServer } from './servers.js';
 import type { StepOptions, StepResult } from './traffic.js';
+import type { TransportAddress } from '../../src/stun/index.js';
 import type { TurnCredentials } from './turn-client.js';
+
+/** The peer port of the Allocate + ChannelBind burst (outside every server's relay range; never sent to). */
+const CHANNEL_PEER_PORT = 5004;
 
 export interface AllocationMetrics {
   burst: BurstResult;
+  /** A second burst of as many handshakes, each Allocate followed by a ChannelBind (the kernel entry, if any). */
+  withChannel: BurstResult | undefined;
   release: ReleaseResult;
   rssBeforeKb: number;
   rssAfterKb: number;
@@ -119,8 +125,10 @@ export async function measureAllocations(
       await waitForQuietHost(30_000, log);
       continue;
     }
+    const withChannel = await allocateWithChannel(gen, server, creds, o, clientAddress, log);
     return {
       burst,
+      withChannel,
       release,
       rssBeforeKb: memory.rssBeforeKb,
       rssAfterKb: memory.rssAfterKb,
@@ -130,6 +138,30 @@ export async function measureAllocations(
       disturbedRetries: attempt,
     };
   }
+}
+
+/** Allocate + ChannelBind handshakes per second (one burst of `idleAllocations`, then deleted); undefined when disturbed thrice. */
+async function allocateWithChannel(
+  gen: GeneratorProcess,
+  server: RunningServer,
+  creds: TurnCredentials,
+  o: BenchOptions,
+  clientAddress: () => string,
+  log: (line: string) => void,
+): Promise<BurstResult | undefined> {
+  // A peer inside the allowed loopback range; nothing is ever sent to it.
+  const bindTo: TransportAddress = { family: 4, address: server.endpoint.address, port: CHANNEL_PEER_PORT };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await gen.call({ cmd: 'burst.open', server: server.endpoint, creds, localAddress: clientAddress(), count: o.idleAllocations });
+    const others = otherCpuSampler(new Set([server.pid, gen.pid, process.pid]));
+    const burst = await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency, bindTo });
+    const otherCpuPct = others.stop();
+    await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
+    if (otherCpuPct <= DISTURBED_OTHER_CPU_PCT) return burst;
+    log(`  Allocate + ChannelBind burst disturbed (other processes used ${otherCpuPct.toFixed(0)} % of a core); timing it again`);
+    await waitForQuietHost(30_000, log);
+  }
+  return undefined;
 }
 
 /** A throughput step (all flows, no echo) or a latency step (reader flows only, echoing). */

@@ -86,6 +86,7 @@ const ROWS: Row[] = [
   { metric: '  round trip p50 / p99 (µs)', value: (r) => r.latency?.roundTrip.p50Us, show: (r) => lat(r.latency?.roundTrip), ratio: true },
   { metric: '  loss there, forward / back (%)', value: () => undefined, show: (r) => (r.latency ? `${fix(r.latency.lossPct, 3)} / ${fix(r.latency.echoLossPct, 3)}` : '–'), ratio: false },
   { metric: 'Allocates per second (401 + authenticated Allocate)', value: (r) => r.allocations?.burst.perSecond, show: (r) => int(r.allocations?.burst.perSecond), ratio: true },
+  { metric: 'Allocate + ChannelBind per second (401, Allocate, ChannelBind: the kernel entry, with offload)', value: (r) => r.allocations?.withChannel?.perSecond, show: (r) => int(r.allocations?.withChannel?.perSecond), ratio: true },
   { metric: '  handshake time p50 / p99 (ms)', value: (r) => r.allocations?.burst.handshake.p50Us, show: (r) => latMs(r.allocations?.burst.handshake), ratio: false },
   { metric: '  server CPU during the burst (%)', value: (r) => r.allocations?.serverCpuPct, show: (r) => fix(r.allocations?.serverCpuPct, 0), ratio: false },
   { metric: 'Memory per idle allocation (bytes of server RSS, lower is better)', value: (r) => r.allocations?.bytesPerAllocation, show: (r) => int(r.allocations?.bytesPerAllocation), ratio: true },
@@ -168,12 +169,14 @@ function offloadGoals(rep: BenchReport): string[] {
     const cpu = (off.throughput?.hostCpuUsPerPacket ?? Infinity) / (c.throughput?.hostCpuUsPerPacket ?? NaN);
     const added = (off.throughput?.relayHostCpuUsPerPacket ?? Infinity) / (c.throughput?.relayHostCpuUsPerPacket ?? NaN);
     const al = (off.allocations?.burst.perSecond ?? 0) / (c.allocations?.burst.perSecond ?? Infinity);
+    const withChannel = (off.allocations?.withChannel?.perSecond ?? 0) / (c.allocations?.withChannel?.perSecond ?? Infinity);
     const bound = off.throughput?.limitedBy === 'generator' ? ' (anyturn offload\'s figure is a floor: the generator ran out first)' : '';
     lines.push(
       `- eBPF offload vs ${SERVER_LABELS[k]}: relayed pps ${pps.toFixed(2)}× (goal ≥ 3×: ${pps >= 3 ? 'reached' : 'NOT reached'})${bound}; ` +
         `whole-host CPU per relayed packet ${Number.isFinite(cpu) ? cpu.toFixed(2) : '–'}× (goal ≤ 0.3×: ${cpu <= 0.3 ? 'reached' : 'NOT reached'}; ` +
         `the generator's own cost is in both: without it, what relaying adds ${Number.isFinite(added) ? added.toFixed(2) : '–'}×); ` +
-        `Allocates/s ${al.toFixed(2)}× (goal ≥ 1.0×: ${al >= 1 ? 'reached' : 'NOT reached'}).`,
+        `Allocates/s ${al.toFixed(2)}× (goal ≥ 1.0×: ${al >= 1 ? 'reached' : 'NOT reached'}); ` +
+        `Allocate + ChannelBind/s ${withChannel.toFixed(2)}× (goal ≥ 1.0×: ${withChannel >= 1 ? 'reached' : 'NOT reached'}).`,
     );
   }
   return lines;
