@@ -87,6 +87,10 @@ export async function addNamespace(name: string): Promise<void> {
   if (name.length === 0) throw new AnyturnError('ATN_ERR_LAB_SETUP', 'namespace name must not be empty');
   await sh('ip', ['netns', 'add', name]);
   await sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  // No duplicate address detection on the links made here later (their link-local addresses too, as the lab's
+  // addresses are added `nodad`): an IPv6 address is usable the moment it exists, not a second later. Without this
+  // the first IPv6 packets of a fresh lab could meet tentative link-local addresses (delivery took ~1 s once).
+  await sh('sysctl', ['-q', '-w', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'], { ns: name });
 }
 
 /** PIDs of the processes living in the namespace. */
