@@ -77,13 +77,15 @@ export class NativeUdpIo implements UdpIo {
   readonly #handlers: (DatagramHandler | undefined)[] = [];
   readonly #meta: Int32Array;
   #open = 0;
-  /** A handler threw: reported here, the rest of the batch is still delivered. */
-  readonly #onHandlerError: (err: unknown) => void;
+  /**
+   * A handler threw: reported here (a process warning until the relay names its logger, udp-io.ts); the rest of
+   * the batch is still delivered.
+   */
+  onHandlerError: (err: unknown) => void = (err) => process.emitWarning(`anyturn: a datagram handler threw: ${String(err)}`);
 
-  constructor(addon: DatagramAddon, onHandlerError: (err: unknown) => void = () => undefined) {
+  constructor(addon: DatagramAddon) {
     this.#addon = addon;
     this.#meta = new Int32Array(4 * addon.batchSize());
-    this.#onHandlerError = onHandlerError;
   }
 
   /** Sockets open now. */
@@ -131,7 +133,7 @@ export class NativeUdpIo implements UdpIo {
       try {
         handler(bytes.subarray(offset, offset + meta[m + 2]), addresses[i], meta[m + 3]);
       } catch (err) {
-        this.#onHandlerError(err);
+        this.onHandlerError(err);
       }
     }
   };
@@ -147,6 +149,6 @@ export function nativeUdpIo(): NativeUdpIo | string {
     return shared;
   }
   const addon = loadAddon<DatagramAddon>(DATAGRAM_ADDON_PATH, 'datagram');
-  shared = typeof addon === 'string' ? addon : new NativeUdpIo(addon, (err) => process.emitWarning(`anyturn: a datagram handler threw: ${String(err)}`));
+  shared = typeof addon === 'string' ? addon : new NativeUdpIo(addon);
   return shared;
 }

@@ -21,6 +21,7 @@ export function selectUdpIo(mode: UdpIoMode, log?: Logger): UdpIo {
   }
   const native = nativeUdpIo();
   if (typeof native !== 'string') {
+    if (log !== undefined) native.onHandlerError = (err) => log.error({ err }, 'a datagram handler threw (the rest of its batch was delivered)');
     log?.info('udp-io native: UDP sockets through the native engine (recvmmsg batches, no handle per relayed port)');
     return native;
   }

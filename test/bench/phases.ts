@@ -90,7 +90,8 @@ async function settledRss(pid: number, maxMs: number): Promise<number> {
 }
 
 /**
- * Warm-up burst, then K allocations timed, held idle while the server's RSS settles, and deleted. The memory
+ * Warm-up burst, then K allocations timed, held idle while the server's RSS settles, and deleted; then K Allocate +
+ * ChannelBind handshakes timed (allocateWithChannel). The memory
  * figure always comes from the first burst (a Node server keeps its grown heap after the deletions, so a later
  * burst would look cheaper); the burst is timed again (at most twice more) when other processes took more than
  * DISTURBED_OTHER_CPU_PCT of a core during it.
@@ -111,33 +112,57 @@ export async function measureAllocations(
   }
   let memory: { rssBeforeKb: number; rssAfterKb: number; ok: number } | undefined;
   for (let attempt = 0; ; attempt++) {
-    await gen.call({ cmd: 'burst.open', ...base, localAddress: clientAddress(), count: o.idleAllocations });
-    const rssBeforeKb = await settledRss(server.pid, 3000);
-    const cpu = cpuSampler([server.pid]);
-    const others = otherCpuSampler(new Set([server.pid, gen.pid, process.pid]));
-    const burst = await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency });
-    const [serverCpuPct] = cpu.stop();
-    const otherCpuPct = others.stop();
-    if (memory === undefined) memory = { rssBeforeKb, rssAfterKb: await settledRss(server.pid, 5000), ok: burst.ok };
-    const release = await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
-    if (otherCpuPct > DISTURBED_OTHER_CPU_PCT && attempt < 2) {
-      log(`  allocation burst disturbed (other processes used ${otherCpuPct.toFixed(0)} % of a core); timing it again`);
+    const timed = await timedBurst(gen, server, creds, o, clientAddress(), undefined, memory === undefined);
+    memory ??= { rssBeforeKb: timed.rssBeforeKb, rssAfterKb: timed.rssAfterKb, ok: timed.burst.ok };
+    if (timed.otherCpuPct > DISTURBED_OTHER_CPU_PCT && attempt < 2) {
+      log(`  allocation burst disturbed (other processes used ${timed.otherCpuPct.toFixed(0)} % of a core); timing it again`);
       await waitForQuietHost(30_000, log);
       continue;
     }
-    const withChannel = await allocateWithChannel(gen, server, creds, o, clientAddress, log);
     return {
-      burst,
-      withChannel,
-      release,
+      burst: timed.burst,
+      withChannel: await allocateWithChannel(gen, server, creds, o, clientAddress, log),
+      release: timed.release,
       rssBeforeKb: memory.rssBeforeKb,
       rssAfterKb: memory.rssAfterKb,
       bytesPerAllocation: memory.ok > 0 ? ((memory.rssAfterKb - memory.rssBeforeKb) * 1024) / memory.ok : Number.NaN,
-      serverCpuPct,
-      otherCpuPct,
+      serverCpuPct: timed.serverCpuPct,
+      otherCpuPct: timed.otherCpuPct,
       disturbedRetries: attempt,
     };
   }
+}
+
+interface TimedBurst {
+  burst: BurstResult;
+  release: ReleaseResult;
+  serverCpuPct: number;
+  otherCpuPct: number;
+  /** The server's settled RSS before the burst and with the allocations held (NaN unless `weigh`). */
+  rssBeforeKb: number;
+  rssAfterKb: number;
+}
+
+/** One burst of `idleAllocations` handshakes (each followed by a ChannelBind to `bindTo` if given), timed, then deleted. */
+async function timedBurst(
+  gen: GeneratorProcess,
+  server: RunningServer,
+  creds: TurnCredentials,
+  o: BenchOptions,
+  localAddress: string,
+  bindTo: TransportAddress | undefined,
+  weigh: boolean,
+): Promise<TimedBurst> {
+  await gen.call({ cmd: 'burst.open', server: server.endpoint, creds, localAddress, count: o.idleAllocations });
+  const rssBeforeKb = weigh ? await settledRss(server.pid, 3000) : Number.NaN;
+  const cpu = cpuSampler([server.pid]);
+  const others = otherCpuSampler(new Set([server.pid, gen.pid, process.pid]));
+  const burst = await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency, bindTo });
+  const [serverCpuPct] = cpu.stop();
+  const otherCpuPct = others.stop();
+  const rssAfterKb = weigh ? await settledRss(server.pid, 5000) : Number.NaN;
+  const release = await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
+  return { burst, release, serverCpuPct, otherCpuPct, rssBeforeKb, rssAfterKb };
 }
 
 /** Allocate + ChannelBind handshakes per second (one burst of `idleAllocations`, then deleted); undefined when disturbed thrice. */
@@ -152,13 +177,9 @@ async function allocateWithChannel(
   // A peer inside the allowed loopback range; nothing is ever sent to it.
   const bindTo: TransportAddress = { family: 4, address: server.endpoint.address, port: CHANNEL_PEER_PORT };
   for (let attempt = 0; attempt < 3; attempt++) {
-    await gen.call({ cmd: 'burst.open', server: server.endpoint, creds, localAddress: clientAddress(), count: o.idleAllocations });
-    const others = otherCpuSampler(new Set([server.pid, gen.pid, process.pid]));
-    const burst = await gen.call({ cmd: 'burst.allocate', concurrency: o.allocConcurrency, bindTo });
-    const otherCpuPct = others.stop();
-    await gen.call({ cmd: 'burst.release', concurrency: o.allocConcurrency });
-    if (otherCpuPct <= DISTURBED_OTHER_CPU_PCT) return burst;
-    log(`  Allocate + ChannelBind burst disturbed (other processes used ${otherCpuPct.toFixed(0)} % of a core); timing it again`);
+    const timed = await timedBurst(gen, server, creds, o, clientAddress(), bindTo, false);
+    if (timed.otherCpuPct <= DISTURBED_OTHER_CPU_PCT) return timed.burst;
+    log(`  Allocate + ChannelBind burst disturbed (other processes used ${timed.otherCpuPct.toFixed(0)} % of a core); timing it again`);
     await waitForQuietHost(30_000, log);
   }
   return undefined;
